@@ -1,0 +1,255 @@
+"""The ``claimladder`` command.
+
+Exit codes: 0 success (every evaluated rung passed or warned), 1 a rung failed,
+2 a usage or input error (one-paragraph message, no traceback), 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+app = typer.Typer(
+    name="claimladder",
+    help="Verify a medical-imaging AI claim by climbing a verification ladder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red",
+                 "not_evaluable": "bright_black", "not_evaluated": "bright_black"}
+EXIT_FAILED_RUNG, EXIT_USER_ERROR, EXIT_INTERNAL = 1, 2, 3
+
+
+def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn claimladder errors into a message and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ._core import ClaimladderError
+
+        try:
+            return func(*args, **kwargs)
+        except ClaimladderError as exc:
+            err_console.print(Text.assemble(("Error: ", "bold red"), str(exc)), soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("CLAIMLADDER_DEBUG"):
+                raise
+            err_console.print(Text.assemble(
+                ("Internal error ", "bold red"),
+                f"({type(exc).__name__}: {exc}). This is a bug in claimladder, not in your data; "
+                "rerun with CLAIMLADDER_DEBUG=1 for the traceback and report it."), soft_wrap=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+def _print_summary(evidence: Any, paths: dict[str, Path], *, elapsed: float) -> None:
+    from ._core import Rung
+
+    table = Table(title=Text(str(evidence.claim.get("title", "claimladder"))),
+                  title_justify="left")
+    table.add_column("Rung", justify="right")
+    table.add_column("Question")
+    table.add_column("Verdict")
+    table.add_column("Why", overflow="fold")
+    for v in evidence.verdicts:
+        style = _STATUS_STYLE.get(v.status, "")
+        table.add_row(str(int(v.rung)), v.rung.title,
+                      Text(v.status.replace("_", " "), style=style), Text(v.summary))
+    console.print(table, markup=True)
+    top = evidence.highest_rung
+    reached = f"{top} ({Rung(top).title})" if top >= 0 else "none"
+    console.print(f"Highest rung reached: [bold]{reached}[/]")
+    for name, path in paths.items():
+        console.print(Text(f"{name}: {path}"))
+    console.print(f"Finished in {elapsed:.1f} s.", style="bright_black")
+
+
+def _progress():
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=True,
+                    disable=not err_console.is_terminal)
+
+
+def _run_and_write(study: Any, out: Path, rungs: list[int] | None) -> tuple[Any, dict[str, Path]]:
+    from .ladder import RUNG_RUNNERS, run_ladder
+    from .report import write_report
+
+    selected = sorted(RUNG_RUNNERS if rungs is None else set(rungs) & set(map(int, RUNG_RUNNERS)))
+    with _progress() as progress:
+        task = progress.add_task("Climbing the ladder", total=len(selected) + 1)
+
+        def on_rung(rung: Any) -> None:
+            progress.update(task, description=f"Rung {int(rung)}: {rung.title}", advance=1)
+
+        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung)
+        progress.update(task, description="Writing the report")
+        paths = write_report(evidence, out)
+        progress.update(task, advance=1)
+    return evidence, paths
+
+
+def _parse_rungs(value: str | None) -> list[int] | None:
+    from ._core import StudySpecError
+
+    if value is None:
+        return None
+    try:
+        rungs = sorted({int(x) for x in value.replace(" ", "").split(",") if x})
+    except ValueError:
+        raise StudySpecError(f"--rungs must be a comma-separated list of rung numbers 0-6, "
+                             f"e.g. --rungs 0,1. Got {value!r}.") from None
+    if not rungs or any(r < 0 or r > 6 for r in rungs):
+        raise StudySpecError(f"--rungs must list rung numbers between 0 and 6. Got {value!r}.")
+    return rungs
+
+
+def _exit_code(evidence: Any) -> int:
+    return EXIT_FAILED_RUNG if any(v.status == "fail" for v in evidence.verdicts) else 0
+
+
+@app.command()
+@_guarded
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo study and its report.")] = Path(
+        "demo-report"),
+    clean: Annotated[bool, typer.Option(help="Generate the control study with no planted "
+                                             "failure.")] = False,
+    n_patients: Annotated[int | None, typer.Option(help="Number of patients (default: the "
+                                                        "generator's).", min=20)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random step.", min=0)] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print evidence.json to "
+                                                             "stdout.")] = False,
+) -> None:
+    """Generate the embedded demo study, train the demo model and climb the ladder.
+
+    The demo exits 0 when it ran, whatever the verdicts: its failures are planted.
+    """
+    from .datasets import make_demo_predictions, make_demo_study
+    from .ladder import load_study, partition_image_ids
+
+    started = time.perf_counter()
+    study_dir = out / "study"
+    kwargs = {} if n_patients is None else {"n_patients": n_patients}
+    with _progress() as progress:
+        task = progress.add_task("Generating the demo study", total=None)
+        demo_study = make_demo_study(study_dir, clean=clean, rng=seed, **kwargs)
+        study = load_study(demo_study.study_path)
+        progress.update(task, description="Training the demo model on the development partition")
+        make_demo_predictions(study_dir,
+                              train_image_ids=partition_image_ids(study, "development"), rng=seed)
+    evidence, paths = _run_and_write(study, out, None)
+    if json_output:
+        sys.stdout.write(evidence.to_json())
+        return
+    console.print(Text(f"Demo study ({'clean control' if clean else 'planted failures'}): "
+                       f"{study_dir}"))
+    _print_summary(evidence, paths, elapsed=time.perf_counter() - started)
+
+
+@app.command()
+@_guarded
+def verify(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml",
+                                               help="The study spec file.")],
+    out: Annotated[Path, typer.Option(help="Folder for evidence.json, report.html and "
+                                           "summary.md.")] = Path("claimladder-report"),
+    rungs: Annotated[str | None, typer.Option(help="Comma-separated rungs to run, e.g. "
+                                                   "0,1 (default: all).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print evidence.json to "
+                                                             "stdout.")] = False,
+) -> None:
+    """Climb the ladder for the claim in STUDY.toml and write the evidence report."""
+    from .ladder import load_study
+
+    started = time.perf_counter()
+    selected = _parse_rungs(rungs)
+    study = load_study(study_file)
+    evidence, paths = _run_and_write(study, out, selected)
+    if json_output:
+        sys.stdout.write(evidence.to_json())
+    else:
+        _print_summary(evidence, paths, elapsed=time.perf_counter() - started)
+    raise typer.Exit(_exit_code(evidence))
+
+
+@app.command()
+@_guarded
+def init(
+    cohort: Annotated[Path, typer.Argument(help="The cohort table (CSV or Parquet), one row "
+                                                "per image.")],
+    out: Annotated[Path, typer.Option(help="Where to write the study spec.")] = Path(
+        "study.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented study.toml with column roles guessed from COHORT."""
+    from ._core import StudySpecError, atomic_write_text
+    from .io import read_table
+    from .ladder import write_study_template
+
+    if out.exists() and not force:
+        raise StudySpecError(f"{out} already exists. Fix: pass --force to overwrite it, or "
+                             "--out another path.")
+    table = read_table(cohort)
+    try:
+        relative = os.path.relpath(cohort.resolve(), out.resolve().parent)
+    except ValueError:  # different drives on Windows
+        relative = str(cohort.resolve())
+    atomic_write_text(out, write_study_template(Path(relative).as_posix(), table))
+    console.print(Text(f"Wrote {out}: check the guessed column roles and every line marked "
+                       f"EDIT, then run `claimladder verify {out}`."))
+
+
+@app.command()
+@_guarded
+def report(
+    evidence_file: Annotated[Path, typer.Argument(metavar="EVIDENCE.json",
+                                                  help="An evidence.json written by a run.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for report.html and summary.md "
+                                                  "(default: next to EVIDENCE.json).")] = None,
+) -> None:
+    """Re-render report.html and summary.md from evidence.json without recomputing."""
+    from ._core import Evidence, StudySpecError, atomic_write_text
+    from .report import render_html, render_markdown
+
+    if not evidence_file.is_file():
+        raise StudySpecError(f"{evidence_file}: file not found. Fix: pass the evidence.json "
+                             "written by `claimladder verify` or `claimladder demo`.")
+    try:
+        evidence = Evidence.from_json(evidence_file.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StudySpecError(f"{evidence_file}: not a claimladder evidence file "
+                             f"({type(exc).__name__}: {exc}).") from None
+    folder = out or evidence_file.parent
+    written = {"report.html": atomic_write_text(folder / "report.html", render_html(evidence)),
+               "summary.md": atomic_write_text(folder / "summary.md", render_markdown(evidence))}
+    for name, path in written.items():
+        console.print(Text(f"{name}: {path}"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

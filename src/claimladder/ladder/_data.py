@@ -1,0 +1,94 @@
+"""Load everything a study names, validated and aligned, once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cohort import (
+    Cohort,
+    CohortFlow,
+    PartitionAssignment,
+    Predictions,
+    align_scores,
+    apply_flow,
+    assign_partitions,
+    load_cohort,
+    load_predictions,
+)
+from .._core import StudySpecError
+from ._study import Study
+
+__all__ = ["StudyData", "load_study_data"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class StudyData:
+    """The inputs of one ladder run.
+
+    Attributes
+    ----------
+    study : Study
+    source : Cohort
+        The cohort as read, before any rule.
+    flow : CohortFlow
+        Inclusion / exclusion steps; ``flow.included`` is the analysed cohort.
+    partitions : PartitionAssignment
+        Masks over the included cohort's rows.
+    predictions : Predictions or None
+    scores : numpy.ndarray or None
+        Candidate scores aligned with ``flow.included`` rows.
+    model : str or None
+        Name of the candidate model.
+    """
+
+    study: Study
+    source: Cohort
+    flow: CohortFlow
+    partitions: PartitionAssignment
+    predictions: Predictions | None
+    scores: np.ndarray | None
+    model: str | None
+
+    @property
+    def cohort(self) -> Cohort:
+        """The included cohort (after the inclusion / exclusion rules)."""
+        return self.flow.included
+
+
+def load_study_data(study: Study) -> StudyData:
+    """Read the cohort and predictions, apply the cohort rules and the partitions.
+
+    Raises
+    ------
+    TableReadError, CohortSchemaError, AlignmentError, StudySpecError
+        For missing files, bad columns, unmatched ids or invalid rules.
+    """
+    source = load_cohort(study.cohort_path, roles=study.roles,
+                         positive_label=study.positive_label)
+    flow = apply_flow(source, include=study.include, exclude=study.exclude)
+    parts = study.partitions
+    partitions = assign_partitions(
+        flow.included,
+        development=parts["development"],
+        calibration=parts["calibration"],
+        internal_test=parts["internal_test"],
+        external=parts["external"],
+    )
+    predictions = scores = model = None
+    if study.predictions_path is not None:
+        cols = study.prediction_columns
+        predictions = load_predictions(study.predictions_path, image_id=cols["image_id"],
+                                       score=cols["score"], model=cols["model"])
+        if len(predictions.score_columns) != 1:
+            raise StudySpecError(
+                f"{study.path}: the predictions have {len(predictions.score_columns)} score "
+                "columns, but this version verifies binary claims. Fix: give one column with "
+                "the probability of the positive class as [data.prediction_columns] score."
+            )
+        model = study.candidate_model or predictions.models[0]
+        scores = align_scores(flow.included, predictions, model=study.candidate_model,
+                              source=source)
+    return StudyData(study=study, source=source, flow=flow, partitions=partitions,
+                     predictions=predictions, scores=scores, model=model)

@@ -1,0 +1,168 @@
+"""Rung 3, bias audit: disaggregated performance over subgroups and their intersections."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .._core import Finding, Plot, Rung, Status
+from ..subgroups import gap_estimate, metric_table, subgroup_labels
+from ._common import captured_warnings, metric_options, test_mask
+from ._data import StudyData
+
+__all__ = ["bias_findings", "audit_attributes"]
+
+_ALPHA = 0.05
+
+
+def audit_attributes(data: StudyData) -> tuple[list[str], str | None]:
+    """Cohort columns to audit, and the age column (banded) if any.
+
+    ``[subgroups] attributes`` may name columns or roles (``site``, ``scanner``);
+    without it: site, scanner, manufacturer and the declared attributes.
+    """
+    roles, columns = data.cohort.roles, set(data.cohort.table.columns)
+    declared = data.study.subgroups.get("attributes") or [
+        r for r in ("site", "scanner", "manufacturer") if getattr(roles, r)] + list(
+        roles.attributes)
+    resolved = []
+    for name in declared:
+        role_column = getattr(roles, name, None) if name in ("site", "scanner", "manufacturer",
+                                                             "protocol") else None
+        column = role_column or name
+        if column not in columns:
+            from .._core import StudySpecError, did_you_mean
+
+            raise StudySpecError(
+                f"{data.study.path}: [subgroups] attributes names {name!r}, which is neither a "
+                f"cohort column nor an assigned role.{did_you_mean(name, sorted(columns))}")
+        resolved.append(column)
+    age = data.study.subgroups.get("age_column") or next(
+        (c for c in resolved if c.lower() == "age"), None)
+    return list(dict.fromkeys(resolved)), age
+
+
+def bias_findings(data: StudyData) -> list[Finding]:
+    """Gap per attribute (fail when large and significant after Holm), intersections,
+    groups too small to evaluate, and the full table with a forest plot."""
+    if data.scores is None:
+        return [Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
+                        message="No predictions were given, so no subgroup was audited.")]
+    attributes, age = audit_attributes(data)
+    if not attributes:
+        return [Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
+                        message="No subgroup attribute is declared ([subgroups] attributes, or "
+                                "site / scanner / attributes under [data.columns]).",
+                        params={"not_validated_for": "any demographic or acquisition subgroup "
+                                                     "(none audited)"})]
+    mask = test_mask(data)
+    cohort = data.cohort
+    labels = subgroup_labels(cohort.table.loc[mask].reset_index(drop=True), attributes,
+                             age_column=age, age_bands=data.study.subgroups.get("age_bands"))
+    min_n = int(data.study.criterion("bias", "min_group_size"))
+    limit = float(data.study.criterion("bias", "max_subgroup_auroc_gap"))
+    threshold = float(data.study.metrics["threshold"])
+    with captured_warnings():
+        audit = metric_table(cohort.y_true[mask], data.scores[mask], labels,
+                             threshold=threshold, groups=cohort.patient_ids[mask],
+                             min_group_size=min_n, rng=data.study.seed + 3,
+                             **metric_options(data))
+    table = audit.table
+    findings = [_gap_finding(attr, audit, limit, int(mask.sum())) for attr in attributes]
+    findings.append(_intersections(audit, attributes, limit))
+    findings.append(_small_groups(table, min_n))
+    auroc = table[(table["metric"] == "roc_auc") & table["attribute"].isin(attributes)
+                  & table["evaluable"]]
+    forest = pd.DataFrame({"label": auroc["attribute"] + ": " + auroc["group"],
+                           "estimate": auroc["estimate"], "ci_low": auroc["ci_low"],
+                           "ci_high": auroc["ci_high"]})
+    overall = audit.overall["roc_auc"]
+    findings.append(Finding(
+        check="bias.subgroup_table", rung=Rung.BIAS, status=Status.PASS,
+        message=(f"AUROC, sensitivity and specificity (threshold {threshold:g}) in every "
+                 f"subgroup of the test partitions; overall AUROC {overall.format()}. "
+                 "p-values are Holm-adjusted across the whole audit."),
+        table=table,
+        plots=(Plot(kind="forest", title="AUROC per subgroup (test partitions)", data=forest,
+                    options={"xlabel": "AUROC", "reference": overall.value}),),
+        params={"partitions": "internal_test + external", "min_group_size": min_n,
+                "alpha": _ALPHA}))
+    return findings
+
+
+def _significant(table: pd.DataFrame, attribute: str, group: str) -> bool:
+    row = table[(table["attribute"] == attribute) & (table["group"] == group)
+                & (table["metric"] == "roc_auc")]
+    return bool(len(row)) and float(row["p_holm"].iloc[0]) < _ALPHA
+
+
+def _gap_finding(attr: str, audit, limit: float, n: int) -> Finding:
+    gaps = audit.gaps
+    row = gaps[(gaps["attribute"] == attr) & (gaps["metric"] == "roc_auc")].iloc[0]
+    if row["n_groups"] < 2:
+        return Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
+                       message=f"{attr}: fewer than two groups are large enough to compare.",
+                       params={"attribute": attr})
+    est = gap_estimate(row, n=n)
+    worst, best = row["worst_group"], row["best_group"]
+    head = (f"{attr}: AUROC gap {est.format()} between {best} (best) and {worst} (worst)")
+    params = {"attribute": attr, "worst_group": worst, "best_group": best,
+              "worst_differs_from_overall_holm": _significant(audit.table, attr, worst)}
+    if est.ci.low > limit:
+        status = Status.FAIL
+        message = f"{head} exceeds {limit:.2f} (simultaneous interval)."
+        params["not_validated_for"] = (f"{attr} = {worst}: AUROC {_group_auroc(audit, attr, worst)}"
+                                       f", {est.value:.3f} below {best}")
+    elif est.value > limit:
+        status = Status.WARN
+        message = (f"{head} exceeds {limit:.2f}, but the simultaneous interval does not "
+                   "exclude a gap within it (inconclusive).")
+    else:
+        status = Status.PASS
+        message = f"{head}: within {limit:.2f}."
+    return Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=status, message=message,
+                   estimate=est, criterion=f"largest subgroup AUROC gap <= {limit:.2f}",
+                   params=params)
+
+
+def _group_auroc(audit, attr: str, group: str) -> str:
+    row = audit.table[(audit.table["attribute"] == attr) & (audit.table["group"] == group)
+                      & (audit.table["metric"] == "roc_auc")].iloc[0]
+    return f"{row['estimate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']})"
+
+
+def _intersections(audit, attributes: list[str], limit: float) -> Finding:
+    table = audit.table
+    inter = table[(table["metric"] == "roc_auc") & ~table["attribute"].isin(attributes)]
+    flagged = inter[(inter["p_holm"] < _ALPHA) & (inter["difference_to_overall"] < -limit)]
+    evaluable = int(inter["evaluable"].sum())
+    if not len(inter):
+        return Finding(check="bias.intersections", rung=Rung.BIAS,
+                       status=Status.NOT_EVALUABLE,
+                       message="Intersections need at least two attributes.")
+    if len(flagged):
+        listed = "; ".join(f"{r.attribute} = {r.group} (AUROC {r.estimate:.3f}, "
+                           f"{r.difference_to_overall:+.3f} vs overall)"
+                           for r in flagged.sort_values("estimate").head(5).itertuples())
+        return Finding(check="bias.intersections", rung=Rung.BIAS, status=Status.WARN,
+                       message=f"{len(flagged)} intersection(s) fall below overall by more "
+                               f"than {limit:.2f} after Holm correction: {listed}.",
+                       table=flagged.reset_index(drop=True))
+    return Finding(check="bias.intersections", rung=Rung.BIAS, status=Status.PASS,
+                   message=f"No 2-way intersection ({evaluable} evaluable) falls below overall "
+                           f"by more than {limit:.2f} after Holm correction.")
+
+
+def _small_groups(table: pd.DataFrame, min_n: int) -> Finding:
+    small = table[(table["metric"] == "roc_auc") & ~table["evaluable"]
+                  & ~table["attribute"].str.contains(" x ")]
+    if small.empty:
+        return Finding(check="bias.small_groups", rung=Rung.BIAS, status=Status.PASS,
+                       message=f"Every single-attribute group has at least {min_n} images and "
+                               "both classes.")
+    entries = [f"{r.attribute} = {r.group}: {r.reason}" for r in small.itertuples()]
+    return Finding(
+        check="bias.small_groups", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
+        message=f"{len(small)} group(s) could not be evaluated: " + "; ".join(entries[:8])
+                + ("" if len(entries) <= 8 else f" (+{len(entries) - 8} more)") + ".",
+        table=small[["attribute", "group", "n", "n_pos", "reason"]].reset_index(drop=True),
+        params={"not_validated_for": entries})

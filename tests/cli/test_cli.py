@@ -1,0 +1,165 @@
+import json
+import re
+
+import jsonschema
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from claimladder import Evidence, evidence_schema
+from claimladder.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_end_to_end(demo_run):
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    assert "Highest rung reached" in result.stdout
+    assert str(out / "report.html") in result.stdout.replace("\n", "")
+    evidence = json.loads((out / "evidence.json").read_text())
+    jsonschema.validate(evidence, evidence_schema())
+    checks = {f["check"]: f for f in evidence["findings"]}
+    assert {"cohort.flow", "cohort.table1", "cohort.missingness", "cohort.partitions",
+            "cohort.image_files", "internal.roc_auc", "internal.operating_point",
+            "internal.partition_overlap", "internal.performance_by_partition"} <= set(checks)
+    auroc = checks["internal.roc_auc"]["estimate"]
+    assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
+    assert auroc["n_clusters"] < auroc["n"]  # clustered by patient, several images each
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html
+    assert not re.search(r"(src|href)=\"https?://", html)  # nothing fetched from the network
+    assert (out / "summary.md").read_text().startswith("# ")
+
+
+def test_demo_never_writes_patient_ids(demo_run):
+    out, _ = demo_run
+    cohort = pd.read_csv(out / "study" / "cohort.csv", dtype=str)
+    html = (out / "report.html").read_text()
+    text = (out / "evidence.json").read_text()
+    for pid in cohort["patient_id"].unique()[:50]:
+        assert pid not in html and f'"{pid}"' not in text
+
+
+def _verify(study_dir, tmp_path, *args):
+    return runner.invoke(app, ["verify", str(study_dir / "study.toml"), "--out",
+                               str(tmp_path / "out"), *args])
+
+
+def test_verify_runs_on_user_data_and_exits_by_verdict(study_copy, tmp_path):
+    result = _verify(study_copy, tmp_path, "--rungs", "0,1")
+    evidence = Evidence.from_json((tmp_path / "out" / "evidence.json").read_text())
+    failed = any(v.status == "fail" for v in evidence.verdicts)
+    assert result.exit_code == (1 if failed else 0), result.output
+
+
+def _assert_user_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def _edit_csv(path, func):
+    table = pd.read_csv(path, dtype={"image_id": str, "patient_id": str})
+    func(table).to_csv(path, index=False)
+
+
+def test_missing_column(study_copy, tmp_path):
+    _edit_csv(study_copy / "cohort.csv", lambda t: t.rename(columns={"patient_id": "patient"}))
+    _assert_user_error(_verify(study_copy, tmp_path), "cohort.csv", "'patient_id'",
+                       "Did you mean 'patient'?", "[data.columns]")
+
+
+def test_duplicated_image_id(study_copy, tmp_path):
+    def dup(t):
+        t.loc[5, "image_id"] = t.loc[2, "image_id"]
+        return t
+    _edit_csv(study_copy / "cohort.csv", dup)
+    _assert_user_error(_verify(study_copy, tmp_path), "image_id must be unique", "lines 4, 7")
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragments"),
+    [
+        (lambda t: t.assign(score=t["score"].where(t.index != 3)), ["missing (NaN)", "line 5"]),
+        (lambda t: t.assign(score=t["score"].where(t.index != 0, 3.2)), ["[0, 1]", "line 2"]),
+        (lambda t: t.iloc[10:], ["have no prediction", "run the model on those images"]),
+        (lambda t: pd.concat([t, t.iloc[[0]].assign(image_id="GHOST-1")]), ["not in",
+                                                                           "GHOST-1"]),
+    ],
+    ids=["nan-score", "score-out-of-range", "missing-predictions", "unknown-id"],
+)
+def test_bad_predictions(study_copy, tmp_path, edit, fragments):
+    _edit_csv(study_copy / "predictions.csv", edit)
+    _assert_user_error(_verify(study_copy, tmp_path), "predictions.csv", *fragments)
+
+
+def test_mistyped_spec_key(study_copy, tmp_path):
+    spec = study_copy / "study.toml"
+    spec.write_text(spec.read_text().replace("confidence_level", "confidence_levle"))
+    _assert_user_error(_verify(study_copy, tmp_path), "study.toml",
+                       "Did you mean 'confidence_level'?")
+
+
+def test_missing_files(study_copy, tmp_path):
+    (study_copy / "cohort.csv").unlink()
+    _assert_user_error(_verify(study_copy, tmp_path), "cohort.csv")
+    _assert_user_error(runner.invoke(app, ["verify", str(tmp_path / "nope.toml")]),
+                       "study spec not found")
+
+
+def test_bad_rungs_option(study_copy, tmp_path):
+    _assert_user_error(_verify(study_copy, tmp_path, "--rungs", "1,x"), "--rungs")
+
+
+def test_corrupt_image_becomes_a_finding(study_copy, tmp_path):
+    cohort = pd.read_csv(study_copy / "cohort.csv", dtype=str)
+    row = cohort[(cohort["split"] == "test") & (cohort["quality"] == "good")].iloc[0]
+    victim = study_copy / row["path"]
+    victim.write_bytes(victim.read_bytes()[:200])
+    result = _verify(study_copy, tmp_path, "--rungs", "0,1")
+    assert result.exit_code in (0, 1), result.output
+    evidence = json.loads((tmp_path / "out" / "evidence.json").read_text())
+    finding = next(f for f in evidence["findings"] if f["check"] == "cohort.image_files")
+    assert finding["status"] == "warn"
+    assert row["image_id"] in finding["examples"]
+    assert row["path"] in json.dumps(finding["table"])
+
+
+def test_failed_run_keeps_previous_report(study_copy, tmp_path):
+    assert _verify(study_copy, tmp_path, "--rungs", "0").exit_code in (0, 1)
+    before = (tmp_path / "out" / "report.html").read_bytes()
+    _edit_csv(study_copy / "predictions.csv", lambda t: t.iloc[5:])
+    assert _verify(study_copy, tmp_path).exit_code == 2
+    assert (tmp_path / "out" / "report.html").read_bytes() == before
+
+
+def test_init_writes_a_valid_spec(study_copy, tmp_path):
+    target = tmp_path / "study.toml"
+    result = runner.invoke(app, ["init", str(study_copy / "cohort.csv"), "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    assert 'patient_id = "patient_id"' in text and 'acquired_at = "study_date"' in text
+    again = runner.invoke(app, ["init", str(study_copy / "cohort.csv"), "--out", str(target)])
+    _assert_user_error(again, "already exists", "--force")
+
+
+def test_report_rerenders_without_recomputing(demo_run, tmp_path):
+    out, _ = demo_run
+    result = runner.invoke(app, ["report", str(out / "evidence.json"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.html").read_text() == (out / "report.html").read_text()
+
+
+def test_same_study_and_seed_give_identical_evidence(study_copy, tmp_path):
+    texts = []
+    for name in ("a", "b"):
+        result = runner.invoke(app, ["verify", str(study_copy / "study.toml"), "--out",
+                                     str(tmp_path / name)])
+        assert result.exit_code in (0, 1), result.output
+        data = json.loads((tmp_path / name / "evidence.json").read_text())
+        data["provenance"].pop("created_at")
+        texts.append(json.dumps(data, sort_keys=True))
+    assert texts[0] == texts[1]

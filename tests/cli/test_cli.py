@@ -22,7 +22,9 @@ def test_demo_end_to_end(demo_run):
     checks = {f["check"]: f for f in evidence["findings"]}
     assert {"cohort.flow", "cohort.table1", "cohort.missingness", "cohort.partitions",
             "cohort.image_files", "internal.roc_auc", "internal.operating_point",
-            "internal.partition_overlap", "internal.performance_by_partition"} <= set(checks)
+            "leakage.patient_overlap", "leakage.metadata_label", "leakage.filename_label",
+            "leakage.dicom_phi", "leakage.pixel_markers", "internal.performance_by_partition",
+            "external.auroc_drop", "bias.auroc_gap", "bias.subgroup_table"} <= set(checks)
     auroc = checks["internal.roc_auc"]["estimate"]
     assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
     assert auroc["n_clusters"] < auroc["n"]  # clustered by patient, several images each

@@ -300,7 +300,7 @@ def test_folder_is_refused_with_the_fix(tmp_path):
 
 
 def test_other_input_types_are_refused():
-    with pytest.raises(ValueError, match="header table"):
+    with pytest.raises(TypeError, match="header table"):
         check_dicom_phi(42)
 
 

@@ -104,7 +104,7 @@ def test_declared_workflow_fields_replace_detection(planted):
 
 
 def test_numeric_auroc_matches_sklearn(planted):
-    cohort, masks, kinds, finding = planted
+    cohort, masks, _, finding = planted
     dev = masks["development"]
     y = cohort.y_true[dev]
     table = finding.table.set_index("column")
@@ -118,7 +118,7 @@ def test_numeric_auroc_matches_sklearn(planted):
 
 def test_categorical_auroc_matches_a_reference_target_encoding(planted):
     """Reference: pandas group means per training fold (smoothing 10 towards the prior)."""
-    cohort, masks, kinds, finding = planted
+    cohort, masks, _, finding = planted
     dev = masks["development"]
     frame = cohort.table.loc[dev, ["patient_id", "noise_category", "label"]].reset_index()
     oof = np.empty(len(frame))
@@ -223,7 +223,7 @@ def test_default_columns_exclude_roles():
 
 
 def test_without_external_rows_development_sites_are_compared():
-    cohort, masks, kinds = _study(21, n_patients=500)
+    cohort, masks, _ = _study(21, n_patients=500)
     finding = check_metadata_label(
         cohort, ["kvp_setting"], {"development": masks["development"] | masks["external"]},
         {"development": "development"}, rng=0)

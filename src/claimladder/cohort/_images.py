@@ -1,4 +1,4 @@
-"""Check that every included image file exists and decodes."""
+"""Read the cohort's image files once; list the ones that fail."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._core import ImageReadError
 from ..io import read_image
 from ._cohort import Cohort
 
-__all__ = ["check_image_files"]
+__all__ = ["read_cohort_images", "check_image_files"]
 
 
-def check_image_files(
+def read_cohort_images(
     cohort: Cohort,
     images_root: str | os.PathLike[str],
     *,
     on_image: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """Try to read every image of the cohort; list the ones that fail.
+) -> tuple[list[np.ndarray | None], pd.DataFrame]:
+    """Read every image of the cohort (row order); unreadable ones become ``None``.
 
     Parameters
     ----------
@@ -34,26 +35,39 @@ def check_image_files(
 
     Returns
     -------
-    pandas.DataFrame
+    images : list of numpy.ndarray or None
+        One float32 array per row, ``None`` where reading failed.
+    problems : pandas.DataFrame
         One row per unreadable image: ``image_id, path, problem`` (the first
-        sentence of the reader's message). Empty when every image decodes.
-        A missing path value counts as a problem too.
+        sentence of the reader's message); a missing path value is a problem too.
     """
     root = Path(images_root)
-    problems = []
+    problems, images = [], []
     ids = cohort.image_ids
     for i, value in enumerate(cohort.column("path").tolist()):
+        image = None
         if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value):
             problems.append({"image_id": ids[i], "path": "", "problem": "no path given"})
         else:
             try:
-                read_image(root / str(value))
+                image = read_image(root / str(value))
             except ImageReadError as exc:
                 problems.append({"image_id": ids[i], "path": str(value),
                                  "problem": _first_sentence(str(exc), root)})
+        images.append(image)
         if on_image is not None:
             on_image(i + 1)
-    return pd.DataFrame(problems, columns=["image_id", "path", "problem"])
+    return images, pd.DataFrame(problems, columns=["image_id", "path", "problem"])
+
+
+def check_image_files(
+    cohort: Cohort,
+    images_root: str | os.PathLike[str],
+    *,
+    on_image: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """The ``problems`` table of :func:`read_cohort_images` (empty when every image decodes)."""
+    return read_cohort_images(cohort, images_root, on_image=on_image)[1]
 
 
 def _first_sentence(message: str, root: Path) -> str:

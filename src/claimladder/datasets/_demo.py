@@ -1,4 +1,109 @@
-"""DOCSTRING"""
+"""The demo study generator: synthetic chest radiographs with planted failure modes.
+
+:func:`make_demo_study` writes a study that every rung of the ladder can be
+proven on: four sites (A and B develop the model, C and D are external) of
+chest-radiograph-like DICOM phantoms, some with a focal opacity, and a cohort
+table that carries the usual trouble of real data. ``clean=True`` writes the
+control: the same kind of cohort (same seed, same patients, same cohort
+facts) with every planted failure switched off.
+
+Files written under ``out_dir``
+-------------------------------
+``images/<site>/<image_id>.dcm`` (at site B ``<image_id>_opacity.dcm`` or
+``_normal.dcm`` in the planted study), ``cohort.csv`` (one row per image),
+``study.toml`` (the claim spec), ``planted_truth.csv`` (latent variables, for
+tests only; ``study.toml`` does not reference it) and a ``.claimladder-demo``
+marker file.
+
+Sizes at the default ``n_patients=1000`` (``rng=0``, planted study)
+-------------------------------------------------------------------
+1,758 images of 1,026 pseudonyms (1,000 patients plus 26 re-exports); per
+site A/B/C/D 561/491/377/329 images, of which 492/425/314/298 pass the cohort
+rules of ``study.toml``; included development / calibration / internal test
+images 548 / 132 / 237. Every age band of ``study.toml`` holds at least 30
+included images in each of the internal test and external partitions
+(internal test: 37 / 81 / 72 / 47 for 18-40 / 40-65 / 65-80 / 80+; 88 aged
+70 or more, 18 of them positive), and each sex over 100. Cohort facts (both variants): 49 images of
+children, 70 lateral views (95 in the clean study), 80 poor-quality images,
+37 missing ages, 27 missing sexes, 456 patients with follow-ups. On 2 cores
+generation took 11-25 s and :func:`make_demo_predictions` 5-14 s, depending
+on the machine's load.
+
+Planted failure modes
+---------------------
+Strengths were measured from the written files by ``tests/datasets/
+measure_demo.py`` (``python tests/datasets/measure_demo.py OUT``) at the
+default size; ``tests/datasets/test_demo_study.py`` checks each one on a
+300-patient study and its absence in the clean control.
+
+========================= ========= ============================ =====================================
+effect                    where     strength (planted / clean)   how a check should see it
+========================= ========= ============================ =====================================
+corner marker shortcut    A         bright "L" on 88 % of        pixels of the upper-left corner: the
+                                    positives, 6 % of negatives; marker's AUROC for the label 0.88 at
+                                    at C on 14 %, unrelated      A, 0.46 at C; masking corners moves
+                                    (AUROC 0.46) / none          the model's scores
+burned-in text            D         "PORTABLE AP" in 100 % of    text regions in the upper right;
+                                    D images, header             header ``BurnedInAnnotation`` YES
+                                    BurnedInAnnotation=YES /
+                                    none
+metadata leak             A, B      ``priority`` (and DICOM      a metadata-only model: AUROC 0.75 at
+                                    StudyDescription "CXR        A+B, 0.53 at C+D / 0.49 and 0.53
+                                    URGENT") urgent for 70 % of
+                                    lesions vs 15 % of normals;
+                                    30 % at C, D / 30 %
+                                    everywhere
+label in file names       B         ``_opacity`` / ``_normal``   path tokens equal the label on 100 %
+                                    on every B file / none       of B files; none elsewhere
+patients on both sides    A, B      ``naive_split`` (by image)   144 patients in both naive train and
+                                    / ``split`` by patient       test; 0 across ``split``
+                                    (clean: naive by patient)
+near-duplicate re-exports A, B      1.5 % of images (26):        noise-fingerprint correlation 1.00
+                                    shifted 1-2 px, gain         over +-2 px shifts, all 26 across
+                                    0.97-1.03, offset            patients and partitions (0 in the
+                                    +-(1-3) %, 10-bit re-        clean study); pHash distance 2-10
+                                    quantization, new image id   (but 9 % of unrelated pairs are also
+                                    and pseudonym, other         <= 8: verify pHash candidates on
+                                    partition / none             pixels)
+protocol change           B         from 2021-07-01 "CXR LOW     fine-scale noise x1.24, median grey
+                                    DOSE v2": dose x0.45,        level +0.08 of the range after the
+                                    gamma 0.8 / no change        date (clean x1.00, +0.005); the
+                                                                 protocol name and SoftwareVersions
+                                                                 change
+other vendor              C         MONOCHROME1, RescaleSlope    header PhotometricInterpretation;
+                                    0.5, correlated noise        ``read_image`` decodes it upright;
+                                    (2 px), blur 2.2 px, gamma   lag-2 residual correlation 0.81 vs
+                                    0.65, dose x0.5 / like A     0.67 at A, fine-scale noise x0.28
+portable unit             D         AP only, dose x0.15, blur    fine-scale noise x1.84 vs A; ECG
+                                    1.2 px, gamma 1.15, support  electrodes and tubes on 70 %
+                                    devices / like A
+hidden stratification     age >= 70 lesion contrast x0.4         lesion disc minus mirrored disc:
+                                    / x1.0                       0.043 vs 0.121 of the range (clean
+                                                                 0.124 vs 0.122); demo model AUROC
+                                                                 0.76 vs 0.98 (internal test)
+prevalence shift          sites     lesion probability per       label prevalence A/B/C/D
+                                    exam 0.45/0.28/0.15/0.35 /   0.36/0.20/0.12/0.32 (clean
+                                    0.30                         0.27/0.25/0.28/0.36, patient-level
+                                                                 chi-square p > 0.05)
+imperfect readers         all       error rates 3 %/8 %/20 %,    measured 2.6/8.4/17.8 %; reader 3
+                                    misses concentrated on       misses 55 % of subtle vs 14 % of
+                                    subtle lesions; certainty    clear lesions; "definite" on 3 % of
+                                    follows conspicuity /        subtle vs 75 % of clear; reference
+                                    2 % each, even; certainty    label wrong on 4.3 % (clean 0 %);
+                                    unrelated                    adjudicated 14 % equal truth
+========================= ========= ============================ =====================================
+
+The demo model (:func:`make_demo_predictions`, trained on
+``DemoStudy.development_ids``) then gives, at the default size: planted
+internal AUROC 0.92 (A 0.94, B 0.88), site C 0.69, site D 0.56 (pooled
+external 0.48); clean internal 0.97, external 0.92 (C 0.93, D 0.92).
+
+Cohort facts, not failures (present in both variants): children (about 3 %
+of patients), lateral views (about 6 % of exams outside site D), poor-quality
+exposures (4 %, blurred and under-dosed), missing age (2 %) and sex (1 %), and
+follow-up exams (1 to 4 per patient, 14 to 400 days apart, same anatomy with
+new positioning and inspiration; a lesion persists with probability 0.6).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +129,7 @@ from ._phantom import (
     Acquisition,
     acquire,
     add_devices,
-    collimate,
+    apply_exposure_ramp,
     draw_marker,
     draw_text,
     perturb_anatomy,
@@ -40,9 +145,9 @@ __all__ = [
     "make_demo_study",
 ]
 
-#: Default number of (real) patients: about 1,200 images, of which about 240
-#: at each external site.
-DEFAULT_N_PATIENTS = 700
+#: Default number of (real) patients: about 1,750 images, of which about 300
+#: at each external site pass the cohort rules.
+DEFAULT_N_PATIENTS = 1000
 
 #: The day site B switched to its low-dose protocol (planted study only).
 PROTOCOL_CHANGE_DATE = dt.date(2021, 7, 1)
@@ -98,7 +203,7 @@ class _Site:
 _PLANTED_SITES = {
     "A": _Site(
         "Northbridge General Hospital", "NBG-DX01", "Lumetra Medical", "LumaDR 500",
-        "LM500-1187", "4.2.1", "CHEST PA/AP STANDARD", 430.0, 0.40, (0.86, 0.08, 0.06),
+        "LM500-1187", "4.2.1", "CHEST PA/AP STANDARD", 430.0, 0.45, (0.86, 0.08, 0.06),
         Acquisition(),
     ),
     "B": _Site(
@@ -108,7 +213,7 @@ _PLANTED_SITES = {
     ),
     "C": _Site(
         "Rivermouth Regional Hospital", "RRH-XR2", "Orison Imaging", "OrisDX Pro",
-        "ODX-77310", "11.0.4", "THORAX ROUTINE", 410.0, 0.20, (0.86, 0.08, 0.06),
+        "ODX-77310", "11.0.4", "THORAX ROUTINE", 410.0, 0.15, (0.86, 0.08, 0.06),
         Acquisition(dose=0.5, noise_corr_px=2.0, blur_px=2.2, gamma=0.65, gain=0.85, offset=0.05),
     ),
     "D": _Site(
@@ -218,9 +323,9 @@ def _images(
     anatomy = {k: np.where(visit == 0, base[k][patient], fu[k]) for k in base}
 
     # Lesions: a per-patient Markov chain (persist, resolve, appear).
-    prev_site = np.array(
-        [_CLEAN_PREVALENCE if clean else sites[s].prevalence for s in _SITES]
-    )[site_idx]
+    prev_site = np.array([_CLEAN_PREVALENCE if clean else sites[s].prevalence for s in _SITES])[
+        site_idx
+    ]
     p_new = (1.0 - _LESION_PERSISTENCE) * prev_site / (1.0 - prev_site)
     lesion = np.zeros(n, dtype=bool)
     side = np.where(r_lesion.random(n) < 0.5, -1.0, 1.0)
@@ -247,11 +352,9 @@ def _images(
             sigma_px[keep] = sigma_px[keep - 1] * scale[keep, 0]
             contrast[keep] = np.clip(contrast[keep - 1] * scale[keep, 1], 0.04, 0.3)
     frontal = view != "LL"
-    cx = np.where(
-        frontal, side * anatomy["lung_x"] + anatomy["lung_asym"], 0.03
-    ) + np.where(frontal, 0.9 * anatomy["lung_ax"], 1.3 * anatomy["lung_ax"]) * rad * np.cos(
-        theta
-    )
+    cx = np.where(frontal, side * anatomy["lung_x"] + anatomy["lung_asym"], 0.03) + np.where(
+        frontal, 0.9 * anatomy["lung_ax"], 1.3 * anatomy["lung_ax"]
+    ) * rad * np.cos(theta)
     cy = anatomy["lung_y"] + anatomy["lung_ay"] * np.minimum(rad * np.sin(theta), 0.35)
     lx = cx + jitter[:, 0] * (visit > 0)
     ly = cy + jitter[:, 1] * (visit > 0)
@@ -337,9 +440,10 @@ def _readers(rng: np.random.Generator, img: pd.DataFrame, clean: bool) -> pd.Dat
     if clean:
         p_err = np.full((n, 3), _CLEAN_READER_ERROR_RATE)
     else:
-        weight = np.where(lesion, 0.5 + 3.0 * subtle, 0.3)
+        # Misses concentrate on subtle lesions; false calls are rarer and even.
+        weight = np.where(lesion, 0.15 + 4.0 * subtle**2, 0.3)
         rates = np.asarray(_READER_ERROR_RATES)
-        p_err = np.minimum(rates[None, :] * (weight / weight.mean())[:, None], 0.6)
+        p_err = np.minimum(rates[None, :] * (weight / weight.mean())[:, None], 0.75)
     errors = u < p_err
     readers = np.where(errors, ~lesion[:, None], lesion[:, None]).astype(int)
     noise = rng.normal(0.0, 0.1, n)
@@ -365,9 +469,7 @@ def _readers(rng: np.random.Generator, img: pd.DataFrame, clean: bool) -> pd.Dat
     return out
 
 
-def _duplicates(
-    rng: np.random.Generator, img: pd.DataFrame, n_patients: int
-) -> pd.DataFrame:
+def _duplicates(rng: np.random.Generator, img: pd.DataFrame, n_patients: int) -> pd.DataFrame:
     """Re-exported near-duplicates under a new pseudonym (planted study only)."""
     eligible = np.flatnonzero(
         np.isin(img["site"], _DEV_SITES)
@@ -426,7 +528,11 @@ def _acquisition_arrays(img: pd.DataFrame, clean: bool) -> dict[str, np.ndarray]
     fields = ("dose", "noise_corr_px", "blur_px", "gamma", "gain", "offset")
     acq = {f: np.zeros(len(img)) for f in fields}
     for i, (site, after) in enumerate(zip(img["site"], img["after_change"], strict=True)):
-        a = Acquisition() if clean else (_B_AFTER_ACQUISITION if after else _PLANTED_SITES[site].acquisition)
+        a = (
+            Acquisition()
+            if clean
+            else (_B_AFTER_ACQUISITION if after else _PLANTED_SITES[site].acquisition)
+        )
         for f in fields:
             acq[f][i] = getattr(a, f)
     poor = img["poor"].to_numpy()
@@ -477,7 +583,7 @@ def _render(
             offset=acq["offset"][sl] + offset_jitter[sl],
             rng=gen,
         )
-        collimate(display, {k: v[sl] for k, v in anatomy.items()})
+        apply_exposure_ramp(display, {k: v[sl] for k, v in anatomy.items()})
         draw_marker(
             display,
             part["marker"].to_numpy(),
@@ -579,7 +685,7 @@ def make_demo_study(
         image_size, param="image_size", owner="make_demo_study", minimum=64
     )
     if not isinstance(clean, (bool, np.bool_)):
-        raise ValueError(
+        raise TypeError(
             f"The 'clean' parameter of make_demo_study must be a bool. Got {clean!r} instead."
         )
     from ..io import write_dicom
@@ -773,9 +879,7 @@ def _truth_table(img: pd.DataFrame, size: int) -> pd.DataFrame:
     dup = img["duplicate_of"].to_numpy()
     dup_of = np.where(dup >= 0, img["image_id"].to_numpy()[np.maximum(dup, 0)], "")
     lesion = img["lesion"].to_numpy()
-    phase = np.where(
-        img["site"] == "B", np.where(img["after_change"], "after", "before"), "none"
-    )
+    phase = np.where(img["site"] == "B", np.where(img["after_change"], "after", "before"), "none")
     if not img["after_change"].any():
         phase = np.full(len(img), "none")
     return pd.DataFrame(

@@ -23,7 +23,7 @@ DEMO_MODEL_NAME = "demo-model"
 _WORK_SIZE = 64
 _GRID = 16
 _THUMB = 32
-_N_COMPONENTS = 30
+_N_COMPONENTS = 50
 _DOG_SIGMAS = (1.5, 4.0)
 _PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 _DOG_PERCENTILES = (50, 90, 99, 99.9, 100)
@@ -88,7 +88,9 @@ class _PCAResidual(TransformerMixin, BaseEstimator):
         from sklearn.decomposition import PCA
 
         thumbs = X[:, -(_THUMB * _THUMB) :]
-        k = min(self.n_components, thumbs.shape[0] - 1, thumbs.shape[1])
+        # At most one component per five training images: more would fit the
+        # training images themselves and leave them no residual.
+        k = max(1, min(self.n_components, thumbs.shape[0] // 5, thumbs.shape[1]))
         self.pca_ = PCA(n_components=k, random_state=self.random_state).fit(thumbs)
         return self
 
@@ -151,12 +153,18 @@ def make_demo_predictions(
     """Train the demo model on ``train_image_ids`` and score every cohort image.
 
     The model reads each image with :func:`claimladder.io.read_image`,
-    block-means it to 64 x 64, standardizes it per image, and feeds 16 x 16
-    block means, intensity percentiles and blob (difference-of-Gaussians)
-    statistics to ``StandardScaler`` + ``LogisticRegression``. Scaler and
-    classifier are fit on the training images only. Like many real models it
-    is shortcut-prone: on the planted study it learns site A's corner marker
-    and degrades on the external sites.
+    block-means it to 64 x 64 and standardizes it per image. Its features
+    are 16 x 16 block means, intensity percentiles, blob
+    (difference-of-Gaussians) statistics, and what a PCA of the training
+    thumbnails (normal anatomy and positioning) leaves unexplained; a
+    ``StandardScaler`` and an L2 ``LogisticRegression`` (C = 0.1) follow.
+    PCA, scaler and classifier are one scikit-learn pipeline fit on the
+    training images only. Like many real models it is shortcut-prone: on
+    the planted study it leans on site A's corner marker, and it degrades on
+    the external sites (see :mod:`claimladder.datasets` for the AUROCs).
+
+    Runs in about 5 s for the default study on 2 cores (reading the images
+    dominates).
 
     Parameters
     ----------
@@ -185,6 +193,8 @@ def make_demo_predictions(
     AlignmentError
         A training id is not in the cohort, or the training images hold one
         class only.
+    TypeError
+        ``train_image_ids`` is a single string.
 
     Examples
     --------
@@ -208,7 +218,7 @@ def make_demo_predictions(
     cohort = pd.read_csv(files["cohort"], dtype={files["image_id"]: str, files["path"]: str})
     ids = cohort[files["image_id"]].astype(str).to_numpy()
     if isinstance(train_image_ids, str):
-        raise ValueError(
+        raise TypeError(
             "The 'train_image_ids' parameter of make_demo_predictions must be an iterable "
             "of image ids, not a single string."
         )
@@ -240,5 +250,5 @@ def make_demo_predictions(
     score = model.predict_proba(features)[:, 1]
     out = pd.DataFrame({"image_id": ids, "model": DEMO_MODEL_NAME, "score": score})
     target = Path(files["predictions"])
-    atomic_write_text(target, out.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
+    atomic_write_text(target, out.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
     return target

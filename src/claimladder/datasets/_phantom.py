@@ -30,14 +30,14 @@ from ._glyphs import render_text_mask
 __all__ = [
     "ANATOMY_KEYS",
     "Acquisition",
-    "sample_anatomy",
-    "perturb_anatomy",
-    "render_density",
-    "add_devices",
     "acquire",
-    "collimate",
+    "add_devices",
+    "apply_exposure_ramp",
     "draw_marker",
     "draw_text",
+    "perturb_anatomy",
+    "render_density",
+    "sample_anatomy",
 ]
 
 # Projected density -> log attenuation; the window maps log signal to display.
@@ -50,9 +50,7 @@ ANATOMY_KEYS = (
     "body_w", "lung_x", "lung_y", "lung_ax", "lung_ay", "lung_asym",
     "heart_x", "heart_y", "heart_w", "heart_h",
     "med_w", "rib_spacing", "rib_curve", "rib_phase", "clav_y", "dome", "dome_right",
-    "knob", "habitus", "collim_top", "collim_bottom", "collim_left", "collim_right",
-    "ramp_angle", "ramp",
-    *(f"soft{k}_{p}" for k in range(4) for p in "xywa"),
+    "knob", "habitus", "ramp_angle", "ramp",
 )  # fmt: skip
 
 
@@ -117,34 +115,15 @@ def sample_anatomy(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         "dome_right": _normal(rng, 0.08, 0.04, n),
         "knob": np.clip(_normal(rng, 0.06, 0.015, n), 0.02, 0.1),
         "habitus": np.clip(_normal(rng, 1.0, 0.08, n), 0.8, 1.25),
-        **_collimation(rng, n),
-        **{f"soft{k}_{p}": v for k in range(_N_SOFT) for p, v in _soft_tissue(rng, n).items()},
+        **_exposure(rng, n),
     }
 
 
-_N_SOFT = 4
-
-
-def _soft_tissue(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """One broad soft-tissue overlap (arm, breast, fold): position, width, density."""
+def _exposure(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Exposure non-uniformity (anode heel, detector) of one exposure each: a gentle ramp."""
     return {
-        "x": rng.uniform(-0.8, 0.8, n),
-        "y": rng.uniform(-0.8, 0.8, n),
-        "w": rng.uniform(0.25, 0.5, n),
-        "a": rng.normal(0.0, 0.08, n),
-    }
-
-
-def _collimation(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Collimator shutter margins (normalised units) of one exposure each."""
-    return {
-        "collim_top": rng.uniform(0.0, 0.22, n),
-        "collim_bottom": rng.uniform(0.0, 0.45, n),
-        "collim_left": rng.uniform(0.0, 0.25, n),
-        "collim_right": rng.uniform(0.0, 0.25, n),
-        # Exposure non-uniformity (anode heel, detector): a gentle ramp.
         "ramp_angle": rng.uniform(0.0, 2.0 * np.pi, n),
-        "ramp": rng.uniform(0.0, 0.12, n),
+        "ramp": rng.uniform(0.0, 0.06, n),
     }
 
 
@@ -161,7 +140,7 @@ def perturb_anatomy(
     out["lung_ay"] = out["lung_ay"] * _normal(rng, 1.0, 0.025, n)
     out["dome"] = out["dome"] + _normal(rng, 0.0, 0.02, n)
     out["rib_phase"] = out["rib_phase"] + _normal(rng, 0.0, 0.05, n)
-    out.update(_collimation(rng, n))
+    out.update(_exposure(rng, n))
     return out
 
 
@@ -252,19 +231,13 @@ def render_density(
     clav_span = _sigmoid((ax_ - 0.08) / 0.02) * _sigmoid((0.68 - ax_) / 0.03)
     density = density + 0.28 * clav_band * clav_span * (1.0 - is_ll)
 
-    for k in range(_N_SOFT):
-        sx, sy, sw, sa = (a[f"soft{k}_{p}"] for p in "xywa")
-        density = density + sa * thickness * np.exp(-0.5 * ((x - sx) ** 2 + (y - sy) ** 2) / sw**2)
-
     sig = _col(np.maximum(lesion_sigma, 1e-3))
     lr2 = (x - _col(lesion_x)) ** 2 + (y - _col(lesion_y)) ** 2
     density = density + _col(lesion_contrast) * np.exp(-0.5 * lr2 / sig**2)
     return np.clip(density, 0.0, None).astype(np.float32)
 
 
-def add_devices(
-    density: np.ndarray, present: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def add_devices(density: np.ndarray, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Add bedside support devices to selected density maps, in place.
 
     Each selected image gets three to five ECG electrodes (small dense discs
@@ -338,25 +311,12 @@ def acquire(
     return (_col(offset) + _col(gain) * display).astype(np.float32)
 
 
-def collimate(display: np.ndarray, anatomy: dict[str, np.ndarray], *, value: float = 0.9) -> None:
-    """Apply the exposure ramp, then fill the collimator shutter margins, in place."""
+def apply_exposure_ramp(display: np.ndarray, anatomy: dict[str, np.ndarray]) -> None:
+    """Multiply each image by its exposure ramp ``1 + ramp * (direction . xy)``, in place."""
     size = display.shape[-1]
     g = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
     angle, ramp = _col(anatomy["ramp_angle"]), _col(anatomy["ramp"])
     display *= 1.0 + ramp * (np.cos(angle) * g[None, None, :] + np.sin(angle) * g[None, :, None])
-    for i in range(display.shape[0]):
-        top, bottom, left, right = (
-            int(round(anatomy[f"collim_{side}"][i] * size / 2.0))
-            for side in ("top", "bottom", "left", "right")
-        )
-        if top:
-            display[i, :top] = value
-        if bottom:
-            display[i, size - bottom :] = value
-        if left:
-            display[i, :, :left] = value
-        if right:
-            display[i, :, size - right :] = value
 
 
 def draw_marker(
@@ -369,9 +329,9 @@ def draw_marker(
     size = display.shape[-1]
     px = size / 128.0
     for i in np.flatnonzero(present):
-        r0 = int(round((5 + shift[i, 0]) * px))
-        c0 = int(round((6 + shift[i, 1]) * px))
-        h, w, t = int(round(11 * px)), int(round(8 * px)), max(1, int(round(3 * px)))
+        r0 = round((5 + shift[i, 0]) * px)
+        c0 = round((6 + shift[i, 1]) * px)
+        h, w, t = round(11 * px), round(8 * px), max(1, round(3 * px))
         display[i, r0 : r0 + h, c0 : c0 + t] = value
         display[i, r0 + h - t : r0 + h, c0 : c0 + w] = value
 

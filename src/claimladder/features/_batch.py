@@ -2,7 +2,7 @@
 
 Every batch function of :mod:`claimladder.features` accepts either a sequence
 of 2D arrays (any shapes) or one ``(N, H, W)`` array. Images of one shape are
-processed together in chunks of at most ``_CHUNK_PIXELS`` pixels, converted to
+processed together in chunks of at most ``CHUNK_PIXELS`` pixels, converted to
 float32 into one reused buffer: the kernels are then a few large matrix
 products per chunk, and memory stays bounded whatever ``N`` is.
 """
@@ -15,12 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageBatch", "as_image", "as_image_batch", "check_fraction", "single_blas_thread"]
+__all__ = [
+    "CHUNK_PIXELS",
+    "ImageBatch",
+    "as_image",
+    "as_image_batch",
+    "check_fraction",
+    "single_blas_thread",
+]
 
 # 2**20 float32 pixels (4 MiB) keeps a chunk in the CPU's last-level cache:
 # measured 28 us per 256 x 256 image for the hash at 16 images per chunk
 # against 43 us at 256 per chunk (the conversion to float32 then spills).
-_CHUNK_PIXELS = 1 << 20
+CHUNK_PIXELS = 1 << 20
 
 Images = np.ndarray | Sequence[np.ndarray]
 
@@ -62,7 +69,7 @@ class ImageBatch:
         return len(self.stacked) if self.stacked is not None else len(self.items or ())
 
     def chunks(
-        self, *, max_pixels: int = _CHUNK_PIXELS
+        self, *, max_pixels: int = CHUNK_PIXELS
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(indices, float32 array (c, H, W))`` per shape group.
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._core import check_positive_int
-from ._batch import _CHUNK_PIXELS, Images, as_image_batch, single_blas_thread
+from ._batch import CHUNK_PIXELS, Images, as_image_batch, single_blas_thread
 from ._resample import dct_matrix, lanczos_matrix
 
 __all__ = ["content_hash", "hamming_distance", "perceptual_hash", "popcount64"]
@@ -18,9 +18,11 @@ __all__ = ["content_hash", "hamming_distance", "perceptual_hash", "popcount64"]
 def _phash_projection(in_size: int, hash_size: int, img_size: int) -> np.ndarray:
     # Resizing then taking the first DCT rows is one linear map: fold them so
     # the large product with the image touches only hash_size output columns.
-    return np.ascontiguousarray(
+    projection = np.ascontiguousarray(
         (dct_matrix(img_size)[:hash_size] @ lanczos_matrix(in_size, img_size)).astype(np.float32)
     )
+    projection.setflags(write=False)
+    return projection
 
 
 def perceptual_hash(images: Images, *, hash_size: int = 8, highfreq_factor: int = 4) -> np.ndarray:
@@ -115,7 +117,7 @@ def perceptual_hash(images: Images, *, hash_size: int = 8, highfreq_factor: int 
     n_bits = hash_size * hash_size
     weights = np.left_shift(np.uint64(1), np.arange(n_bits - 1, -1, -1, dtype=np.uint64))
     out = np.zeros(len(batch), dtype=np.uint64)
-    with single_blas_thread(batch.n_pixels > 4 * _CHUNK_PIXELS):
+    with single_blas_thread(batch.n_pixels > 4 * CHUNK_PIXELS):
         for idx, chunk in batch.chunks():
             c, h, w = chunk.shape
             rows = _phash_projection(h, hash_size, img_size)

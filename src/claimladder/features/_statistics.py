@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from ._batch import Images, as_image_batch, check_fraction
-from ._thumbnails import robust_normalize
+from ._thumbnails import _robust_bounds, robust_normalize, sorted_percentiles
 
 __all__ = ["STATISTICS_COLUMNS", "image_statistics"]
 
@@ -51,21 +50,26 @@ def _noise_sigma(chunk: np.ndarray) -> np.ndarray:
     c, h, w = chunk.shape
     if h < 3 or w < 3:
         return np.full(c, np.nan)
-    x = chunk.astype(np.float64)
+    x = chunk
     rows = x[:, :-2, :] - 2.0 * x[:, 1:-1, :] + x[:, 2:, :]
     lap = np.abs(rows[:, :, :-2] - 2.0 * rows[:, :, 1:-1] + rows[:, :, 2:])
     # Flat 3x3 neighbourhoods (padding, black ultrasound background) are
     # excluded: when they cover half the image they would make the median 0.
-    local_range = ndimage.maximum_filter(x, size=(1, 3, 3)) - ndimage.minimum_filter(
-        x, size=(1, 3, 3)
-    )
-    textured = local_range[:, 1:-1, 1:-1] > 0
-    sigma = np.zeros(c)
-    for k in range(c):
-        values = lap[k][textured[k]]
-        if values.size:
-            sigma[k] = _MAD_TO_SIGMA * np.median(values) / _MASK_NORM
-    return sigma
+    centre = x[:, 1:-1, 1:-1]
+    textured = np.zeros(centre.shape, dtype=bool)
+    for dr in range(3):
+        for dc in range(3):
+            if dr != 1 or dc != 1:
+                textured |= x[:, dr : dr + h - 2, dc : dc + w - 2] != centre
+    lap = lap.reshape(c, -1)
+    lap[~textured.reshape(c, -1)] = np.inf
+    lap.sort(axis=1)
+    count = textured.reshape(c, -1).sum(axis=1)
+    # The median of the first `count` sorted values (numpy.median's convention).
+    lo = np.take_along_axis(lap, np.maximum((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(lap, np.maximum(count // 2, 0)[:, None], axis=1)[:, 0]
+    median = np.where(count > 0, (lo.astype(np.float64) + hi) / 2.0, 0.0)
+    return _MAD_TO_SIGMA * median / _MASK_NORM
 
 
 def _edge_density(normalized: np.ndarray) -> np.ndarray:
@@ -176,14 +180,14 @@ def image_statistics(images: Images, *, border: float = 0.1) -> pd.DataFrame:
     for idx, chunk in batch.chunks():
         c, h, w = chunk.shape
         flat = chunk.reshape(c, -1)
+        ordered = np.sort(flat, axis=1)
         columns["height"][idx] = h
         columns["width"][idx] = w
         columns["mean"][idx] = flat.mean(axis=1, dtype=np.float64)
         columns["std"][idx] = flat.std(axis=1, dtype=np.float64)
-        lo, hi = flat.min(axis=1).astype(np.float64), flat.max(axis=1).astype(np.float64)
+        lo, hi = ordered[:, 0].astype(np.float64), ordered[:, -1].astype(np.float64)
         columns["min"][idx], columns["max"][idx] = lo, hi
-        percentiles = np.percentile(flat, _PERCENTILES, axis=1)
-        for q, values in zip(_PERCENTILES, percentiles):
+        for q, values in zip(_PERCENTILES, sorted_percentiles(ordered, _PERCENTILES)):
             columns[f"p{q:02d}"][idx] = values
         columns["entropy"][idx] = _entropy(flat, lo, hi)
         sigma = _noise_sigma(chunk)
@@ -195,5 +199,6 @@ def image_statistics(images: Images, *, border: float = 0.1) -> pd.DataFrame:
         for name, values in _region_means(chunk, border).items():
             columns[name][idx] = values
         # Last: normalisation overwrites the chunk.
-        columns["edge_density"][idx] = _edge_density(robust_normalize(chunk))
+        bounds = _robust_bounds(ordered)
+        columns["edge_density"][idx] = _edge_density(robust_normalize(chunk, bounds))
     return pd.DataFrame(columns, columns=list(STATISTICS_COLUMNS))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..cohort import (
     Cohort,
@@ -16,7 +18,9 @@ from ..cohort import (
     assign_partitions,
     load_cohort,
     load_predictions,
+    read_cohort_images,
 )
+from ..io import dicom_header_index
 from .._core import StudySpecError
 from ._study import Study
 
@@ -50,14 +54,50 @@ class StudyData:
     predictions: Predictions | None
     scores: np.ndarray | None
     model: str | None
+    cache: dict = field(default_factory=dict, repr=False)
+    #: Called with (description, done, total) during long image-level steps.
+    progress: Callable[[str, int, int], None] | None = field(default=None, repr=False)
 
     @property
     def cohort(self) -> Cohort:
         """The included cohort (after the inclusion / exclusion rules)."""
         return self.flow.included
 
+    @property
+    def has_images(self) -> bool:
+        """Whether the cohort names image files (a ``path`` role)."""
+        return self.cohort.has_role("path")
 
-def load_study_data(study: Study) -> StudyData:
+    def images(self) -> tuple[list[np.ndarray | None], pd.DataFrame]:
+        """Every included image, read once per run (``None`` where unreadable), and the problems."""
+        if "images" not in self.cache:
+            total = self.cohort.n_images
+            report = None if self.progress is None else (
+                lambda done: self.progress("Reading images", done, total))
+            self.cache["images"] = read_cohort_images(self.cohort, self.study.images_root,
+                                                      on_image=report)
+        return self.cache["images"]
+
+    def headers(self) -> pd.DataFrame | None:
+        """DICOM header index aligned with the included rows, or None without DICOM files.
+
+        Headers only (no pixel data); non-DICOM or unreadable files have an ``error``.
+        """
+        if "headers" not in self.cache:
+            table = None
+            if self.has_images:
+                root = self.study.images_root
+                paths = [root / str(p) for p in self.cohort.column("path").fillna("")]
+                table = dicom_header_index(paths, on_error="record")
+                if "error" in table.columns and table["error"].notna().all():
+                    table = None  # no DICOM file at all: header checks do not apply
+            self.cache["headers"] = table
+        return self.cache["headers"]
+
+
+def load_study_data(
+    study: Study, *, progress: Callable[[str, int, int], None] | None = None
+) -> StudyData:
     """Read the cohort and predictions, apply the cohort rules and the partitions.
 
     Raises
@@ -91,4 +131,4 @@ def load_study_data(study: Study) -> StudyData:
         scores = align_scores(flow.included, predictions, model=study.candidate_model,
                               source=source)
     return StudyData(study=study, source=source, flow=flow, partitions=partitions,
-                     predictions=predictions, scores=scores, model=model)
+                     predictions=predictions, scores=scores, model=model, progress=progress)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._core import Finding, Plot, Rung, Status
-from ..cohort import check_image_files, missingness, table_one
+from ..cohort import missingness, table_one
 from ._data import StudyData
 
 __all__ = ["cohort_findings"]
@@ -21,7 +21,7 @@ def cohort_findings(data: StudyData) -> list[Finding]:
 
 
 def _image_files(data: StudyData) -> Finding:
-    problems = check_image_files(data.cohort, data.study.images_root)
+    _, problems = data.images()
     n = data.cohort.n_images
     if problems.empty:
         return Finding(check="cohort.image_files", rung=Rung.COHORT, status=Status.PASS,

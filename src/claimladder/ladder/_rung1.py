@@ -19,17 +19,24 @@ from .._core import (
     spawn,
 )
 from .. import metrics
+from .._core import StudySpecError, did_you_mean
+from ..leakage import (
+    check_dicom_phi,
+    check_filename_label,
+    check_metadata_label,
+    check_patient_overlap,
+    check_pixel_markers,
+    check_split_column,
+    marker_flags,
+)
 from ._data import StudyData
 
-__all__ = ["internal_findings", "partition_performance"]
-
-_TRAINING_KINDS = ("development", "calibration")
-_TEST_KINDS = ("internal_test", "external")
+__all__ = ["internal_findings", "leakage_findings", "partition_performance"]
 
 
 def internal_findings(data: StudyData) -> list[Finding]:
     """Findings of rung 1 for one study (the performance ones need predictions)."""
-    findings = [_overlap(data)]
+    findings = leakage_findings(data)
     if data.scores is None:
         findings.append(Finding(
             check="internal.performance", rung=Rung.INTERNAL, status=Status.NOT_EVALUABLE,
@@ -49,39 +56,35 @@ def internal_findings(data: StudyData) -> list[Finding]:
     return findings
 
 
-def _overlap(data: StudyData) -> Finding:
-    parts, cohort = data.partitions, data.cohort
-    patients, images = cohort.patient_ids, cohort.image_ids
-    rows, examples = [], []
-    for fit in (n for n in parts.names() if parts.kinds[n] in _TRAINING_KINDS):
-        for test in (n for n in parts.names() if parts.kinds[n] in _TEST_KINDS):
-            a, b = parts.masks[fit], parts.masks[test]
-            shared_images = np.intersect1d(images[a], images[b])
-            shared_patients = np.intersect1d(patients[a], patients[b])
-            rows.append({"fit_partition": fit, "test_partition": test,
-                         "shared_images": len(shared_images),
-                         "shared_patients": len(shared_patients)})
-            in_shared = b & np.isin(patients, shared_patients)
-            examples.extend(images[in_shared][:3].tolist())
-    table = pd.DataFrame(rows, columns=["fit_partition", "test_partition", "shared_images",
-                                        "shared_patients"])
-    bad = table[(table["shared_images"] > 0) | (table["shared_patients"] > 0)]
-    if len(bad):
-        worst = bad.iloc[0]
-        message = (f"{int(bad['shared_patients'].sum())} patient(s) appear both in a partition "
-                   f"used for fitting and in a test partition (e.g. {worst.fit_partition} and "
-                   f"{worst.test_partition}: {worst.shared_patients} patients, "
-                   f"{worst.shared_images} identical images); test results are optimistic.")
-        status = Status.FAIL
-    elif table.empty:
-        message = "No fitting partition is declared, so disjointness cannot be checked."
-        status = Status.NOT_EVALUABLE
-    else:
-        message = "Development / calibration and test partitions share no patient and no image."
-        status = Status.PASS
-    return Finding(check="internal.partition_overlap", rung=Rung.INTERNAL, status=status,
-                   message=message, criterion="no patient in both a fitting and a test partition",
-                   table=table, examples=tuple(dict.fromkeys(examples))[:10])
+def leakage_findings(data: StudyData) -> list[Finding]:
+    """The leakage audit on the study's partitions (and any alternative split columns)."""
+    cohort, parts = data.cohort, data.partitions
+    masks, kinds = dict(parts.masks), dict(parts.kinds)
+    headers = data.headers()
+    site = cohort.column("site").astype(str).to_numpy() if cohort.has_role("site") else None
+    spec = data.study.spec["leakage"]
+    findings = [check_patient_overlap(cohort, masks, kinds, headers=headers)]
+    for column in spec.get("split_columns", []):
+        if column not in cohort.table.columns:
+            raise StudySpecError(
+                f"{data.study.path}: [leakage] split_columns names {column!r}, which is not a "
+                f"cohort column.{did_you_mean(column, list(cohort.table.columns))}")
+        findings.append(check_split_column(cohort, column, headers=headers))
+    roles = cohort.roles
+    skip = {roles.image_id, roles.patient_id, roles.label, roles.path, roles.label_certainty,
+            *roles.annotators}
+    columns = [c for c in cohort.table.columns if c not in skip]
+    findings.append(check_metadata_label(
+        cohort, columns, masks, kinds, headers=headers, groups=cohort.patient_ids, site=site,
+        workflow_fields=spec.get("workflow_fields"), rng=data.study.seed + 11))
+    if data.has_images:
+        findings.append(check_filename_label(cohort, masks=masks, headers=headers, site=site))
+        if headers is not None:
+            findings.append(check_dicom_phi(headers, image_ids=cohort.image_ids))
+        images, _ = data.images()
+        findings.extend(check_pixel_markers(cohort, marker_flags(images), masks, kinds,
+                                            site=site))
+    return findings
 
 
 def _metric_kwargs(data: StudyData) -> dict:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .._core import Finding, Plot, Rung, Status
 from ..subgroups import gap_estimate, metric_table, subgroup_labels
-from ._common import captured_warnings, metric_options, test_mask
+from ._common import captured_warnings, metric_options, test_partitions
 from ._data import StudyData
 
 __all__ = ["bias_findings", "audit_attributes"]
@@ -42,8 +42,14 @@ def audit_attributes(data: StudyData) -> tuple[list[str], str | None]:
 
 
 def bias_findings(data: StudyData) -> list[Finding]:
-    """Gap per attribute (fail when large and significant after Holm), intersections,
-    groups too small to evaluate, and the full table with a forest plot."""
+    """Per test partition: the gap per attribute (fail when its simultaneous CI exceeds the
+    criterion), intersections, groups too small to evaluate, and the full table with a forest
+    plot.
+
+    Each test partition (internal test, each external set) is audited on its own: pooling
+    them would mix the site shift of rung 2 into every subgroup comparison (a group that is
+    common at a weaker site would look worse everywhere).
+    """
     if data.scores is None:
         return [Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
                         message="No predictions were given, so no subgroup was audited.")]
@@ -54,38 +60,52 @@ def bias_findings(data: StudyData) -> list[Finding]:
                                 "site / scanner / attributes under [data.columns]).",
                         params={"not_validated_for": "any demographic or acquisition subgroup "
                                                      "(none audited)"})]
-    mask = test_mask(data)
     cohort = data.cohort
-    labels = subgroup_labels(cohort.table.loc[mask].reset_index(drop=True), attributes,
-                             age_column=age, age_bands=data.study.subgroups.get("age_bands"))
     min_n = int(data.study.criterion("bias", "min_group_size"))
     limit = float(data.study.criterion("bias", "max_subgroup_auroc_gap"))
     threshold = float(data.study.metrics["threshold"])
-    with captured_warnings():
-        audit = metric_table(cohort.y_true[mask], data.scores[mask], labels,
-                             threshold=threshold, groups=cohort.patient_ids[mask],
-                             min_group_size=min_n, rng=data.study.seed + 3,
-                             **metric_options(data))
-    table = audit.table
-    findings = [_gap_finding(attr, audit, limit, int(mask.sum())) for attr in attributes]
-    findings.append(_intersections(audit, attributes, limit))
+    options = metric_options(data)
+    partitions = test_partitions(data)
+    # Gap intervals hold simultaneously over attributes (metric_table) and partitions (here).
+    options["confidence_level"] = 1 - (1 - options["confidence_level"]) / max(1, len(partitions))
+    findings, tables, forest = [], [], []
+    for index, name in enumerate(partitions):
+        mask = data.partitions.masks[name]
+        labels = subgroup_labels(cohort.table.loc[mask].reset_index(drop=True), attributes,
+                                 age_column=age, age_bands=data.study.subgroups.get("age_bands"))
+        varying = [a for a in attributes if labels[a].nunique() > 1]
+        if not varying:
+            continue
+        with captured_warnings():
+            audit = metric_table(cohort.y_true[mask], data.scores[mask], labels[varying],
+                                 threshold=threshold, groups=cohort.patient_ids[mask],
+                                 min_group_size=min_n, rng=data.study.seed + 30 + index,
+                                 **options)
+        findings.extend(_gap_finding(name, attr, audit, limit, int(mask.sum()))
+                        for attr in varying)
+        findings.append(_intersections(name, audit, varying, limit))
+        tables.append(audit.table.assign(partition=name))
+        auroc = audit.table[(audit.table["metric"] == "roc_auc")
+                            & audit.table["attribute"].isin(varying) & audit.table["evaluable"]]
+        forest.append(pd.DataFrame({
+            "label": name + " | " + auroc["attribute"] + ": " + auroc["group"],
+            "estimate": auroc["estimate"], "ci_low": auroc["ci_low"],
+            "ci_high": auroc["ci_high"]}))
+    if not tables:
+        return [Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
+                        message="No audited attribute varies within any test partition.")]
+    table = pd.concat(tables, ignore_index=True)
+    table = table[["partition", *[c for c in table.columns if c != "partition"]]]
     findings.append(_small_groups(table, min_n))
-    auroc = table[(table["metric"] == "roc_auc") & table["attribute"].isin(attributes)
-                  & table["evaluable"]]
-    forest = pd.DataFrame({"label": auroc["attribute"] + ": " + auroc["group"],
-                           "estimate": auroc["estimate"], "ci_low": auroc["ci_low"],
-                           "ci_high": auroc["ci_high"]})
-    overall = audit.overall["roc_auc"]
     findings.append(Finding(
         check="bias.subgroup_table", rung=Rung.BIAS, status=Status.PASS,
         message=(f"AUROC, sensitivity and specificity (threshold {threshold:g}) in every "
-                 f"subgroup of the test partitions; overall AUROC {overall.format()}. "
-                 "p-values are Holm-adjusted across the whole audit."),
+                 "subgroup of each test partition, audited separately. p-values are "
+                 "Holm-adjusted within each partition's audit; gap intervals are simultaneous."),
         table=table,
-        plots=(Plot(kind="forest", title="AUROC per subgroup (test partitions)", data=forest,
-                    options={"xlabel": "AUROC", "reference": overall.value}),),
-        params={"partitions": "internal_test + external", "min_group_size": min_n,
-                "alpha": _ALPHA}))
+        plots=(Plot(kind="forest", title="AUROC per subgroup and test partition",
+                    data=pd.concat(forest, ignore_index=True), options={"xlabel": "AUROC"}),),
+        params={"partitions": partitions, "min_group_size": min_n, "alpha": _ALPHA}))
     return findings
 
 
@@ -95,23 +115,27 @@ def _significant(table: pd.DataFrame, attribute: str, group: str) -> bool:
     return bool(len(row)) and float(row["p_holm"].iloc[0]) < _ALPHA
 
 
-def _gap_finding(attr: str, audit, limit: float, n: int) -> Finding:
+def _gap_finding(partition: str, attr: str, audit, limit: float, n: int) -> Finding:
     gaps = audit.gaps
     row = gaps[(gaps["attribute"] == attr) & (gaps["metric"] == "roc_auc")].iloc[0]
     if row["n_groups"] < 2:
         return Finding(check="bias.auroc_gap", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
-                       message=f"{attr}: fewer than two groups are large enough to compare.",
-                       params={"attribute": attr})
+                       message=f"{partition}, {attr}: fewer than two groups are large enough "
+                               "to compare.",
+                       params={"attribute": attr, "partition": partition})
     est = gap_estimate(row, n=n)
     worst, best = row["worst_group"], row["best_group"]
-    head = (f"{attr}: AUROC gap {est.format()} between {best} (best) and {worst} (worst)")
-    params = {"attribute": attr, "worst_group": worst, "best_group": best,
+    head = (f"{partition}, {attr}: AUROC gap {est.format()} between {best} (best) and "
+            f"{worst} (worst)")
+    params = {"attribute": attr, "partition": partition, "worst_group": worst,
+              "best_group": best,
               "worst_differs_from_overall_holm": _significant(audit.table, attr, worst)}
     if est.ci.low > limit:
         status = Status.FAIL
         message = f"{head} exceeds {limit:.2f} (simultaneous interval)."
-        params["not_validated_for"] = (f"{attr} = {worst}: AUROC {_group_auroc(audit, attr, worst)}"
-                                       f", {est.value:.3f} below {best}")
+        params["not_validated_for"] = (f"{attr} = {worst} ({partition}): AUROC "
+                                       f"{_group_auroc(audit, attr, worst)}, {est.value:.3f} "
+                                       f"below {best}")
     elif est.value > limit:
         status = Status.WARN
         message = (f"{head} exceeds {limit:.2f}, but the simultaneous interval does not "
@@ -130,7 +154,7 @@ def _group_auroc(audit, attr: str, group: str) -> str:
     return f"{row['estimate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']})"
 
 
-def _intersections(audit, attributes: list[str], limit: float) -> Finding:
+def _intersections(partition: str, audit, attributes: list[str], limit: float) -> Finding:
     table = audit.table
     inter = table[(table["metric"] == "roc_auc") & ~table["attribute"].isin(attributes)]
     flagged = inter[(inter["p_holm"] < _ALPHA) & (inter["difference_to_overall"] < -limit)]
@@ -138,18 +162,22 @@ def _intersections(audit, attributes: list[str], limit: float) -> Finding:
     if not len(inter):
         return Finding(check="bias.intersections", rung=Rung.BIAS,
                        status=Status.NOT_EVALUABLE,
-                       message="Intersections need at least two attributes.")
+                       message=f"{partition}: intersections need at least two attributes.",
+                       params={"partition": partition})
     if len(flagged):
         listed = "; ".join(f"{r.attribute} = {r.group} (AUROC {r.estimate:.3f}, "
                            f"{r.difference_to_overall:+.3f} vs overall)"
                            for r in flagged.sort_values("estimate").head(5).itertuples())
         return Finding(check="bias.intersections", rung=Rung.BIAS, status=Status.WARN,
-                       message=f"{len(flagged)} intersection(s) fall below overall by more "
+                       params={"partition": partition},
+                       message=f"{partition}: {len(flagged)} intersection(s) fall below overall "
+                               "by more "
                                f"than {limit:.2f} after Holm correction: {listed}.",
                        table=flagged.reset_index(drop=True))
     return Finding(check="bias.intersections", rung=Rung.BIAS, status=Status.PASS,
-                   message=f"No 2-way intersection ({evaluable} evaluable) falls below overall "
-                           f"by more than {limit:.2f} after Holm correction.")
+                   message=f"{partition}: no 2-way intersection ({evaluable} evaluable) falls "
+                           f"below overall by more than {limit:.2f} after Holm correction.",
+                   params={"partition": partition})
 
 
 def _small_groups(table: pd.DataFrame, min_n: int) -> Finding:
@@ -159,10 +187,12 @@ def _small_groups(table: pd.DataFrame, min_n: int) -> Finding:
         return Finding(check="bias.small_groups", rung=Rung.BIAS, status=Status.PASS,
                        message=f"Every single-attribute group has at least {min_n} images and "
                                "both classes.")
-    entries = [f"{r.attribute} = {r.group}: {r.reason}" for r in small.itertuples()]
+    entries = [f"{r.attribute} = {r.group} ({r.partition}): {r.reason}"
+               for r in small.itertuples()]
     return Finding(
         check="bias.small_groups", rung=Rung.BIAS, status=Status.NOT_EVALUABLE,
         message=f"{len(small)} group(s) could not be evaluated: " + "; ".join(entries[:8])
                 + ("" if len(entries) <= 8 else f" (+{len(entries) - 8} more)") + ".",
-        table=small[["attribute", "group", "n", "n_pos", "reason"]].reset_index(drop=True),
+        table=small[["partition", "attribute", "group", "n", "n_pos", "reason"]].reset_index(
+            drop=True),
         params={"not_validated_for": entries})

@@ -151,6 +151,11 @@ STUDY_SCHEMA = Table(keys={
         "seed": Key(_is_seed, "an integer >= 0", default=0),
     }),
     "criteria": Table(keys={name: Table(keys=keys) for name, keys in _CRITERIA_KEYS.items()}),
+    "leakage": Table(keys={
+        "split_columns": Key(_is_str_list, "a list of cohort columns holding alternative "
+                                           "train/test splits to audit", default=[]),
+        "workflow_fields": Key(_is_str_list, "a list of columns not available at inference"),
+    }),
     "model": Table(keys={"adapter": Key(_is_str, "'package.module:function' or a file path")}),
 })
 

@@ -1,4 +1,4 @@
-"""Leakage audit: patient overlap, metadata and file names that predict the label, DICOM PHI.
+"""Leakage audit: patient overlap, duplicates, metadata, file names, pixels and DICOM PHI.
 
 Every check returns a :class:`~claimladder.Finding` on rung 1 (internal
 validation) whose table, message and examples never quote identifier values:
@@ -10,19 +10,24 @@ from ._dicom_phi import check_dicom_phi
 from ._filenames import check_filename_label, tokenize_path
 from ._metadata import WORKFLOW_FIELDS, check_metadata_label, is_workflow_field
 from ._overlap import FUZZY_IDENTITY, IDENTITY_KEYS, check_patient_overlap, check_split_column
+from ._pixels import check_near_duplicates, check_pixel_markers, marker_flags, partition_labels
 
 __all__ = [
     "BASIC_PROFILE",
     "CATEGORY_SEVERITY",
     "FUZZY_IDENTITY",
     "IDENTITY_KEYS",
-    "ProfileAttribute",
     "WORKFLOW_FIELDS",
+    "ProfileAttribute",
     "check_dicom_phi",
     "check_filename_label",
     "check_metadata_label",
+    "check_near_duplicates",
     "check_patient_overlap",
+    "check_pixel_markers",
     "check_split_column",
     "is_workflow_field",
+    "marker_flags",
+    "partition_labels",
     "tokenize_path",
 ]

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["ProfileAttribute", "BASIC_PROFILE", "CATEGORY_SEVERITY", "profile_by_tag"]
+__all__ = ["BASIC_PROFILE", "CATEGORY_SEVERITY", "ProfileAttribute", "profile_by_tag"]
 
 
 class ProfileAttribute(NamedTuple):

@@ -11,20 +11,21 @@ import pandas as pd
 
 from .._core import AlignmentError, check_option, did_you_mean
 from ..cohort import Cohort
+from ..metrics import holm_adjust
 
 __all__ = [
     "FIT_KINDS",
-    "TEST_KINDS",
-    "PARTITION_KINDS",
     "MAX_EXAMPLES",
-    "check_partitions",
-    "union",
+    "PARTITION_KINDS",
+    "TEST_KINDS",
     "auc_from_ranks",
+    "check_headers",
+    "check_partitions",
+    "clean_values",
     "hanley_mcneil_se",
     "holm",
-    "clean_values",
-    "check_headers",
     "site_values",
+    "union",
 ]
 
 #: Partition kinds whose rows a model (or a preprocessing step) is fitted on.
@@ -41,7 +42,7 @@ def check_partitions(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Validate ``masks`` (name -> boolean mask over cohort rows) and ``kinds`` (name -> kind)."""
     if not isinstance(masks, Mapping) or not isinstance(kinds, Mapping):
-        raise ValueError(
+        raise TypeError(
             f"The 'masks' and 'kinds' parameters of {owner} must be mappings from partition "
             "name to a boolean mask over the cohort rows and to its kind. Got "
             f"{type(masks).__name__} and {type(kinds).__name__} instead. Fix: pass "
@@ -111,16 +112,8 @@ def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values, capped at 1, monotone in the raw order."""
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adjusted
-    return out
+    """Holm (1979) adjusted p-values (see :func:`claimladder.metrics.holm_adjust`)."""
+    return holm_adjust(p_values)
 
 
 def clean_values(series: pd.Series) -> np.ndarray:
@@ -140,7 +133,7 @@ def check_headers(headers: Any, cohort: Cohort, *, owner: str) -> pd.DataFrame |
     if headers is None:
         return None
     if not isinstance(headers, pd.DataFrame):
-        raise ValueError(
+        raise TypeError(
             f"The 'headers' parameter of {owner} must be a pandas DataFrame with one row per "
             f"cohort row, as returned by claimladder.io.dicom_header_index. Got "
             f"{type(headers).__name__} instead."

@@ -46,7 +46,7 @@ def _non_empty(value: Any) -> bool:
 class _FileAudit:
     """What one file carries: profile tags present, private elements, the two flags."""
 
-    __slots__ = ("present", "n_private", "burned_in", "identity_removed")
+    __slots__ = ("burned_in", "identity_removed", "n_private", "present")
 
     def __init__(self) -> None:
         self.present: set[int] = set()
@@ -147,7 +147,7 @@ def _inputs(headers: Any) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if isinstance(headers, (str, os.PathLike)):
         headers = [headers]
     if not isinstance(headers, Iterable):
-        raise ValueError(
+        raise TypeError(
             "The 'headers' parameter of check_dicom_phi must be a DICOM header table (from "
             "claimladder.io.dicom_header_index) or a list of DICOM file paths. Got "
             f"{type(headers).__name__} instead."
@@ -206,8 +206,10 @@ def check_dicom_phi(
 
     Raises
     ------
+    TypeError
+        ``headers`` is neither a table nor paths.
     ValueError
-        ``headers`` is neither a table nor paths, or a path is a folder.
+        A path is a folder.
     AlignmentError
         ``image_ids`` does not have one id per row or file.
 

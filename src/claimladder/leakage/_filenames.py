@@ -117,7 +117,7 @@ def _select_rows(cohort: Cohort, masks: Mapping[str, Any] | None) -> np.ndarray:
     if masks is None:
         return np.ones(cohort.n_images, dtype=bool)
     if not isinstance(masks, Mapping):
-        raise ValueError(
+        raise TypeError(
             "The 'masks' parameter of check_filename_label must be a mapping from partition "
             f"name to a boolean mask over the cohort rows. Got {type(masks).__name__} instead."
         )
@@ -262,6 +262,8 @@ def check_filename_label(
 
     Raises
     ------
+    TypeError
+        ``masks`` is not a mapping or ``headers`` is not a DataFrame.
     ValueError
         ``path_column`` or ``site`` names a missing column, or an option is invalid.
     AlignmentError

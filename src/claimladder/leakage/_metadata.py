@@ -129,8 +129,7 @@ def is_workflow_field(name: str) -> bool:
     >>> is_workflow_field("age"), is_workflow_field("StationName")
     (False, False)
     """
-    if name.startswith(_DICOM_PREFIX):
-        name = name[len(_DICOM_PREFIX):]
+    name = name.removeprefix(_DICOM_PREFIX)
     key = _normalise(name)
     return key in _WORKFLOW_NORMALISED or any(stem in key for stem in _WORKFLOW_STEMS)
 
@@ -207,7 +206,7 @@ def _looks_like_date(candidate: _Candidate, cohort: Cohort) -> bool:
         return True
     if cohort.has_role("acquired_at") and name == cohort.roles.acquired_at:
         return True
-    return name.startswith(_DICOM_PREFIX) and (name.endswith("Date") or name.endswith("DateTime"))
+    return name.startswith(_DICOM_PREFIX) and name.endswith(("Date", "DateTime"))
 
 
 def _encode(candidate: _Candidate, cohort: Cohort) -> _Feature:
@@ -286,7 +285,7 @@ def _encode_targets(codes: np.ndarray, n_levels: int, labels: np.ndarray, train:
         shape=(len(train_codes), n_levels),
     )
     y_train = labels[:, train].astype(float)
-    sums = np.asarray((onehot.T @ y_train.T)).T  # (P, levels)
+    sums = np.asarray(onehot.T @ y_train.T).T  # (P, levels)
     counts = np.bincount(train_codes, minlength=n_levels)
     prior = y_train.mean(axis=1, keepdims=True)
     target = codes[apply]
@@ -446,8 +445,10 @@ def check_metadata_label(
 
     Raises
     ------
+    TypeError
+        ``masks`` or ``kinds`` is not a mapping, or ``headers`` is not a DataFrame.
     ValueError
-        Unknown column, bad option value, bad partitions.
+        Unknown column, bad option value, a partition without a known kind.
     AlignmentError
         ``groups``, ``site``, a mask or ``headers`` not aligned with the cohort rows.
 
@@ -547,14 +548,14 @@ def _workflow_set(fields: Sequence[str] | None) -> set[str] | None:
         return None
     if isinstance(fields, str):
         fields = [fields]
-    return {str(f)[len(_DICOM_PREFIX):] if str(f).startswith(_DICOM_PREFIX) else str(f)
+    return {str(f).removeprefix(_DICOM_PREFIX)
             for f in fields}
 
 
 def _is_workflow(name: str, workflow: set[str] | None) -> bool:
     if workflow is None:
         return is_workflow_field(name)
-    bare = name[len(_DICOM_PREFIX):] if name.startswith(_DICOM_PREFIX) else name
+    bare = name.removeprefix(_DICOM_PREFIX)
     return bare in workflow or name in workflow
 
 

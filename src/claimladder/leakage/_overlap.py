@@ -17,10 +17,9 @@ from ._common import (
     check_headers,
     check_partitions,
     clean_values,
-    union,
 )
 
-__all__ = ["IDENTITY_KEYS", "FUZZY_IDENTITY", "check_patient_overlap", "check_split_column"]
+__all__ = ["FUZZY_IDENTITY", "IDENTITY_KEYS", "check_patient_overlap", "check_split_column"]
 
 #: DICOM attributes compared across partitions when a header table is given:
 #: a shared value means the same patient, order, study, series or instance.
@@ -151,8 +150,10 @@ def check_patient_overlap(
 
     Raises
     ------
+    TypeError
+        ``masks`` or ``kinds`` is not a mapping, or ``headers`` is not a DataFrame.
     ValueError
-        A partition has no kind or an unknown kind, or ``headers`` is not a DataFrame.
+        A partition has no kind or an unknown kind.
     AlignmentError
         A mask or the header table does not have one entry per cohort row.
 

@@ -28,6 +28,7 @@ from ._binary import (
 from ._compare import Comparison, bootstrap_p_value, compare_paired, compare_unpaired
 from ._grouped import GroupedEstimate, grouped_metric, grouped_roc_auc
 from ._multiclass import roc_auc_ovr
+from ._multiplicity import holm_adjust
 from ._thresholds import (
     Threshold,
     choose_threshold,
@@ -53,6 +54,7 @@ __all__ = [
     "f1",
     "grouped_metric",
     "grouped_roc_auc",
+    "holm_adjust",
     "log_loss",
     "npv",
     "ppv",

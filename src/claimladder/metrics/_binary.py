@@ -34,9 +34,9 @@ METRICS: tuple[str, ...] = tuple(SPECS)
 _COMMON_PARAMS = """\
 groups : array-like of shape (n,), optional
         Cluster (patient) id of each row. When given, the bootstrap resamples
-        clusters rather than rows and DeLong uses Obuchowski's clustered
-        variance; ``n_clusters`` of the result counts them.
-    method : {methods}, default "bootstrap"
+        clusters rather than rows (and DeLong uses Obuchowski's clustered
+        variance); ``n_clusters`` of the result counts them.
+    method : {{{methods}}}, default "bootstrap"
         How the confidence interval is computed (see Notes).
     n_resamples : int, default 2000
         Bootstrap replicates.
@@ -86,7 +86,9 @@ _PROPORTION_NOTES = """\
     per cluster; ``"wilson-cluster"`` is the Wilson interval on the effective
     sample size ``n / deff``, with the design effect ``deff`` (floored at 1)
     the ratio of the cluster-robust variance of the ratio estimator to the
-    binomial variance (Rao & Scott 1992). """
+    binomial variance (Rao & Scott 1992).
+
+    """
 
 
 def _threshold_metric(name: str, y_true: Any, y_score: Any, *, y_pred: Any, threshold: float,
@@ -234,6 +236,7 @@ def _make_threshold_metric(name: str, summary: str, formula: str, proportion: bo
                                  pos_label=pos_label)
 
     metric.__name__ = metric.__qualname__ = name
+    metric.__annotations__["method"] = f"Literal[{', '.join(repr(m) for m in methods)}]"
     metric.__doc__ = f"""{summary} with a confidence interval.
 
     ``{formula}`` from the confusion table at the operating threshold.
@@ -243,7 +246,7 @@ def _make_threshold_metric(name: str, summary: str, formula: str, proportion: bo
     y_true : array-like of shape (n,)
         Binary labels.
     {_THRESHOLD_PARAMS}
-    {_COMMON_PARAMS.format(methods=", ".join(repr(m) for m in methods))}
+    {_COMMON_PARAMS.format(methods=", ".join(f'"{m}"' for m in methods))}
 
     {_RETURNS}
 
@@ -375,7 +378,7 @@ for _f, _methods in ((roc_auc, ("bootstrap", "bca", "delong")),
                      (average_precision, BOOTSTRAP_METHODS),
                      (brier_score, BOOTSTRAP_METHODS), (log_loss, BOOTSTRAP_METHODS)):
     _f.__doc__ = _f.__doc__.format(
-        common=_COMMON_PARAMS.format(methods=", ".join(repr(m) for m in _methods)),
+        common=_COMMON_PARAMS.format(methods=", ".join(f'"{m}"' for m in _methods)),
         returns=_RETURNS, bootstrap_notes=_BOOTSTRAP_NOTES)
 
 

@@ -97,6 +97,22 @@ def bootstrap_p_value(differences: np.ndarray) -> float:
     Twice the smaller share of replicates on either side of zero, with the
     ``(k + 1) / (B + 1)`` correction (Davison & Hinkley 1997, eq. 4.11) so it
     is never zero.
+
+    Parameters
+    ----------
+    differences : numpy.ndarray
+        Bootstrap replicates of a difference; NaN (undefined) replicates are ignored.
+
+    Returns
+    -------
+    float
+        The p-value, NaN without finite replicates.
+
+    Examples
+    --------
+    >>> from claimladder.metrics import bootstrap_p_value
+    >>> bootstrap_p_value(np.array([0.1, 0.2, -0.05, 0.3]))
+    0.8
     """
     finite = differences[np.isfinite(differences)]
     if finite.size == 0:

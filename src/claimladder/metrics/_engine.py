@@ -67,7 +67,9 @@ class Statistic:
         Feature sums per cluster.
     reduce : callable
         Maps feature sums of shape (n_features, B) to values of shape (B, n_outputs),
-        NaN where the statistic is undefined.
+        NaN where the statistic is undefined. The sums arrive as float32 when
+        ``integer`` makes that exact (see :meth:`product_dtype`), so ``reduce``
+        must convert to float64 before products or long sums.
     n_outputs : int
         Number of values per replicate.
     integer : bool
@@ -166,17 +168,20 @@ def bootstrap(stat: Statistic, n_resamples: int, rng: RngLike) -> np.ndarray:
     out = np.full((n_resamples, stat.n_outputs), np.nan)
     block = _block_size(stat)
     children = spawn(rng, -(-n_resamples // CHUNK))
-    x = np.empty((n_clusters, block), dtype=stat.product_dtype())
+    counts = np.empty((block, n_clusters), dtype=stat.product_dtype())
+    draw = np.empty(n_clusters, dtype=np.intp)  # reused: fresh large arrays cost page faults
     for c, child in enumerate(children):
         first = c * CHUNK
         size = min(CHUNK, n_resamples - first)
         for start in range(0, size, block):
             b = min(block, size - start)
             for r in range(b):
-                draw = child.integers(0, n_clusters, size=n_clusters, dtype=np.int32)
-                x[:, r] = np.bincount(draw, minlength=n_clusters)
-            columns = x if b == block else np.ascontiguousarray(x[:, :b])
-            out[first + start:first + start + b] = stat.evaluate_transposed(columns)
+                # Rows are filled contiguously and transposed once per block: writing
+                # columns of a (clusters, block) array directly is several times slower.
+                draw[:] = child.integers(0, n_clusters, size=n_clusters, dtype=np.int32)
+                counts[r] = np.bincount(draw, minlength=n_clusters)
+            x = np.ascontiguousarray(counts[:b].T)
+            out[first + start:first + start + b] = stat.evaluate_transposed(x)
     return out
 
 

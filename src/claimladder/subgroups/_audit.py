@@ -23,10 +23,10 @@ from .._core import (
 )
 from scipy.special import ndtr
 
-from ..metrics import GroupedEstimate, grouped_metric
+from ..metrics import GroupedEstimate, grouped_metric, holm_adjust
 from ._groups import intersection_labels
 
-__all__ = ["GAP_COLUMNS", "TABLE_COLUMNS", "SubgroupAudit", "gap_estimate", "holm_adjust", "metric_table"]
+__all__ = ["GAP_COLUMNS", "TABLE_COLUMNS", "SubgroupAudit", "gap_estimate", "metric_table"]
 
 TABLE_COLUMNS = ("attribute", "group", "metric", "estimate", "ci_low", "ci_high", "n",
                  "n_clusters", "n_pos", "evaluable", "reason", "difference_to_overall",
@@ -34,26 +34,6 @@ TABLE_COLUMNS = ("attribute", "group", "metric", "estimate", "ci_low", "ci_high"
 GAP_COLUMNS = ("attribute", "metric", "n_groups", "best_group", "worst_group", "gap",
                "gap_ci_low", "gap_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
                "confidence_level")
-
-
-def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values; NaN entries stay NaN and are not counted.
-
-    Examples
-    --------
-    >>> holm_adjust([0.01, 0.04, float("nan"), 0.03]).round(3).tolist()
-    [0.03, 0.06, nan, 0.06]
-    """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    if finite.size == 0:
-        return out
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = order.size
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -1,0 +1,353 @@
+"""Does the model still work when the non-anatomical regions are masked?"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._core import (
+    ConfidenceInterval,
+    Estimate,
+    Finding,
+    Plot,
+    RngLike,
+    Rung,
+    SmallSampleWarning,
+    Status,
+    UndefinedMetricWarning,
+    check_option,
+    check_probability,
+    check_rng,
+    spawn,
+)
+from ..features import text_marker_regions
+from ..metrics import compare_paired
+from ..models import as_image_batch, image_digests, load_model
+from ._common import MAX_EXAMPLES, as_ids, as_vector
+
+__all__ = ["MASK_REGIONS", "check_masking", "mask_regions"]
+
+#: Regions :func:`check_masking` can mask.
+MASK_REGIONS = ("corners", "borders", "text")
+_MASK_METRICS = ("roc_auc", "average_precision", "balanced_accuracy", "accuracy",
+                 "sensitivity", "specificity")
+# Width of the ring whose median fills a masked region: half its shorter side, >= 2 px.
+_MARGIN = 0.5
+_MIN_MARGIN = 2
+
+
+def _fraction(value: Any, param: str) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < 0.5
+    if not ok:
+        raise ValueError(f"The {param!r} parameter of check_masking must be a float in "
+                         f"(0, 0.5). Got {value!r} instead.")
+    return float(value)
+
+
+def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
+                 corner_fraction: float = 0.15,
+                 border_fraction: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+    """Mask corners, borders and detected text/markers of one 2D image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray of shape (H, W)
+        The image.
+    regions : sequence of {"corners", "borders", "text"}
+        What to mask.
+    corner_fraction : float, default 0.15
+        Side of the four corner squares, as a fraction of height and width.
+    border_fraction : float, default 0.08
+        Width of the four border strips, as a fraction of height and width.
+
+    Returns
+    -------
+    masked : numpy.ndarray
+        float64 copy with every region filled (see Notes).
+    mask : numpy.ndarray of bool
+        Which pixels were replaced.
+
+    Notes
+    -----
+    Every region (corner square, border strip, or text/marker box of
+    :func:`claimladder.features.text_marker_regions`) is filled with the
+    median of a ring around it, inside the image (half the region's shorter
+    side wide, at least 2 pixels): the local background, so no new edge is
+    drawn, and -- unlike the region's own median -- a value that does not
+    depend on what was inside (a marker covering a third of a corner would
+    shift the corner's own median, and the model could still read it).
+    Fill values are computed on the original image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from claimladder.shortcuts import mask_regions
+    >>> image = np.zeros((40, 40))
+    >>> image[2:6, 2:4] = 1.0  # a marker in the top-left corner
+    >>> masked, mask = mask_regions(image, ["corners"])
+    >>> float(masked.max()), int(mask.sum())
+    (0.0, 144)
+    """
+    for region in regions:
+        check_option(region, MASK_REGIONS, param="regions", owner="mask_regions")
+    original = np.asarray(image, dtype=np.float64)
+    if original.ndim != 2:
+        raise ValueError(f"mask_regions needs a 2D image. Got shape {original.shape}.")
+    h, w = original.shape
+    out = original.copy()
+    mask = np.zeros((h, w), dtype=bool)
+    boxes: list[tuple[int, int, int, int]] = []  # top, bottom, left, right
+    if "corners" in regions:
+        kh, kw = max(1, round(corner_fraction * h)), max(1, round(corner_fraction * w))
+        boxes += [(0, kh, 0, kw), (0, kh, w - kw, w), (h - kh, h, 0, kw), (h - kh, h, w - kw, w)]
+    if "borders" in regions:
+        bh, bw = max(1, round(border_fraction * h)), max(1, round(border_fraction * w))
+        boxes += [(0, bh, 0, w), (h - bh, h, 0, w), (0, h, 0, bw), (0, h, w - bw, w)]
+    if "text" in regions:
+        boxes += [(r.top, r.bottom, r.left, r.right) for r in text_marker_regions(original)]
+    fills = [_ring_median(original, box) for box in boxes]
+    for (top, bottom, left, right), fill in zip(boxes, fills, strict=True):
+        out[top:bottom, left:right] = fill
+        mask[top:bottom, left:right] = True
+    return out, mask
+
+
+def _ring_median(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Median of a ring around ``box`` (inside the image): the local background."""
+    h, w = image.shape
+    top, bottom, left, right = box
+    margin = max(_MIN_MARGIN, math.ceil(_MARGIN * min(bottom - top, right - left)))
+    t, b = max(0, top - margin), min(h, bottom + margin)
+    lft, rgt = max(0, left - margin), min(w, right + margin)
+    ring = np.ones((b - t, rgt - lft), dtype=bool)
+    ring[top - t:bottom - t, left - lft:right - lft] = False
+    around = image[t:b, lft:rgt][ring]
+    return float(np.median(around)) if around.size else float(np.median(image))
+
+
+def _metric(name: str, y: np.ndarray, score: np.ndarray, groups, threshold, confidence_level,
+            n_resamples, rng, pos_label) -> Estimate:
+    from .. import metrics
+
+    kwargs = {"groups": groups, "confidence_level": confidence_level, "pos_label": pos_label}
+    if name == "roc_auc":
+        kwargs["method"] = "delong"
+    else:
+        kwargs.update(n_resamples=n_resamples, rng=rng)
+    if name not in ("roc_auc", "average_precision"):
+        kwargs["threshold"] = threshold
+    return getattr(metrics, name)(y, score, **kwargs)
+
+
+def check_masking(
+    model: Any,
+    images: Any,
+    y_true: Any,
+    *,
+    groups: Any = None,
+    image_ids: Sequence[Any] | None = None,
+    regions: Sequence[str] = MASK_REGIONS,
+    corner_fraction: float = 0.15,
+    border_fraction: float = 0.08,
+    metric: str = "roc_auc",
+    threshold: float = 0.5,
+    criterion_max_drop: float = 0.05,
+    n_resamples: int = 2000,
+    confidence_level: float = 0.95,
+    rng: RngLike = None,
+    pos_label: Any = 1,
+) -> Finding:
+    """Mask corners, borders and burned-in text/markers, re-run the model, compare.
+
+    Parameters
+    ----------
+    model : ModelAdapter or anything :func:`claimladder.models.load_model` accepts
+        Binary model (one probability column, or two).
+    images : array-like of shape (N, H, W)
+        Equally shaped 2D images.
+    y_true : array-like of shape (N,)
+        Binary labels.
+    groups : array-like of shape (N,), optional
+        Patient ids (clustered intervals).
+    image_ids : sequence, optional
+        Ids for the examples.
+    regions : sequence of {"corners", "borders", "text"}, default all
+        Regions masked, each on its own and (with several) all together.
+    corner_fraction, border_fraction : float, default 0.15 and 0.08
+        Sizes of the corner squares and border strips (see :func:`mask_regions`).
+    metric : str, default "roc_auc"
+        Metric compared before and after masking.
+    threshold : float, default 0.5
+        Operating threshold for flip rates (and threshold metrics).
+    criterion_max_drop : float, default 0.05
+        Largest acceptable drop of the metric when non-anatomical regions
+        are hidden.
+    n_resamples, confidence_level, rng, pos_label
+        As for the metrics (the paired drop uses clustered DeLong for AUROC).
+
+    Returns
+    -------
+    Finding
+        ``shortcuts.masking`` on rung 5 (ROBUSTNESS). Judged on the variant
+        with the largest drop: ``fail`` when the drop exceeds the criterion
+        and its paired interval excludes 0 (the model relies on
+        non-anatomical regions), ``warn`` when it exceeds the criterion
+        without excluding 0, ``pass`` otherwise, ``not_evaluable`` when the
+        metric is undefined. The table has one row per variant (``none`` is
+        the clean images); examples are the images whose score changed most
+        (before/after scores in ``params["example_scores"]``); the plot is a
+        forest of the drops.
+
+    Notes
+    -----
+    Masking also hides a little anatomy at the corners and edges, which
+    costs a model that is not using shortcuts almost nothing: a large drop
+    means the masked regions carried much of the signal. Combine with
+    :func:`check_border_only` (can the label be read off the borders at all?).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from claimladder.shortcuts import check_masking
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 30)
+    >>> images = rng.normal(0.3, 0.05, (60, 32, 32)).astype(np.float32)
+    >>> images[y == 1, 1:4, 1:4] = 1.0  # a marker on every positive image
+    >>> model = lambda x: x[:, :5, :5].mean(axis=(1, 2))  # reads the corner
+    >>> finding = check_masking(model, images, y, regions=["corners"], rng=0)
+    >>> finding.status.value, round(finding.estimate.value, 2)
+    ('fail', 0.37)
+    """
+    owner = "check_masking"
+    adapter = load_model(model)
+    for region in regions:
+        check_option(region, MASK_REGIONS, param="regions", owner=owner)
+    regions = tuple(dict.fromkeys(regions))
+    if not regions:
+        raise ValueError(f"The 'regions' parameter of {owner} must name at least one region.")
+    metric = check_option(metric, _MASK_METRICS, param="metric", owner=owner)
+    corner_fraction = _fraction(corner_fraction, "corner_fraction")
+    border_fraction = _fraction(border_fraction, "border_fraction")
+    confidence_level = check_probability(confidence_level, param="confidence_level",
+                                         owner=owner)
+    batch = as_image_batch(images, owner=owner)
+    if batch.ndim != 3:
+        raise ValueError(f"{owner} works on 2D images (N, H, W). Got shape {batch.shape}. Fix: "
+                         "pass one representative slice per volume.")
+    n = batch.shape[0]
+    y = as_vector(y_true, n, param="y_true", owner=owner)
+    clusters = None if groups is None else as_vector(groups, n, param="groups", owner=owner)
+    ids = as_ids(image_ids, n, owner)
+    gen = check_rng(rng)
+    variants = [(r,) for r in regions] + ([regions] if len(regions) > 1 else [])
+    rngs = spawn(gen, len(variants) + 1)
+    digests = image_digests(batch)
+
+    def positive(proba: np.ndarray) -> np.ndarray:
+        if proba.ndim == 1:
+            return proba
+        if adapter.classes is not None and pos_label in adapter.classes:
+            return proba[:, adapter.classes.index(pos_label)]
+        if proba.shape[1] == 2:
+            return proba[:, 1]
+        raise ValueError(f"{owner} needs a binary model; it returns {proba.shape[1]} columns.")
+
+    clean = positive(adapter.predict_proba(batch))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        clean_est = _metric(metric, y, clean, clusters, threshold, confidence_level,
+                            n_resamples, rngs[0], pos_label)
+    settings = f"corner={corner_fraction:g},border={border_fraction:g}"
+    rows = [{"variant": "none", "masked_fraction": 0.0, "n_images_masked": 0,
+             "estimate": clean_est.value, "ci_low": clean_est.ci.low,
+             "ci_high": clean_est.ci.high, "drop": 0.0, "drop_ci_low": 0.0,
+             "drop_ci_high": 0.0, "p_value": 1.0, "flip_rate": 0.0,
+             "mean_abs_change": 0.0}]
+    masked_scores = {}
+    for variant, child in zip(variants, rngs[1:], strict=True):
+        name = "+".join(variant)
+        masked = np.empty_like(batch)
+        fractions = np.empty(n)
+        for i in range(n):
+            image, mask = mask_regions(batch[i], variant, corner_fraction=corner_fraction,
+                                       border_fraction=border_fraction)
+            masked[i] = image
+            fractions[i] = mask.mean()
+        keys = adapter.keys_from_digests(digests, perturbation=f"mask:{name}({settings})",
+                                         severity=1, seed=None)
+        scores = positive(adapter.predict_proba(masked, keys=keys))
+        masked_scores[name] = scores
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            warnings.simplefilter("ignore", SmallSampleWarning)
+            est = _metric(metric, y, scores, clusters, threshold, confidence_level,
+                          n_resamples, child, pos_label)
+            comparison = compare_paired(y, clean, scores, metric=metric, groups=clusters,
+                                        threshold=threshold, n_resamples=n_resamples,
+                                        confidence_level=confidence_level, rng=child,
+                                        pos_label=pos_label)
+        diff = comparison.difference  # clean - masked: the drop
+        flipped = (scores >= threshold) != (clean >= threshold)
+        rows.append({"variant": name, "masked_fraction": float(fractions.mean()),
+                     "n_images_masked": int((fractions > 0).sum()), "estimate": est.value,
+                     "ci_low": est.ci.low, "ci_high": est.ci.high, "drop": diff.value,
+                     "drop_ci_low": diff.ci.low, "drop_ci_high": diff.ci.high,
+                     "p_value": comparison.p_value, "flip_rate": float(flipped.mean()),
+                     "mean_abs_change": float(np.abs(scores - clean).mean())})
+    table = pd.DataFrame(rows)
+    criterion = (f"{metric} drop <= {criterion_max_drop:g} when corners, borders and text are "
+                 "masked (fail only when the paired interval excludes 0)")
+    params = {"regions": list(regions), "corner_fraction": corner_fraction,
+              "border_fraction": border_fraction, "metric": metric, "threshold": threshold}
+    plot = Plot(kind="forest", title=f"{metric} drop when regions are masked",
+                data=table.loc[1:, ["variant", "drop", "drop_ci_low", "drop_ci_high"]]
+                .rename(columns={"variant": "label", "drop": "estimate",
+                                 "drop_ci_low": "ci_low", "drop_ci_high": "ci_high"})
+                .reset_index(drop=True),
+                options={"reference": 0.0, "xlabel": f"{metric} drop (clean - masked)"})
+    judged = table.iloc[1:]
+    if not clean_est.is_defined or judged["drop"].isna().all():
+        return Finding(check="shortcuts.masking", rung=Rung.ROBUSTNESS,
+                       status=Status.NOT_EVALUABLE,
+                       message=f"Masking probe not evaluable: {metric} is undefined on these "
+                               "images (one class only?).",
+                       criterion=criterion, table=table, plots=(plot,), params=params)
+    worst = judged.loc[judged["drop"].idxmax()]
+    estimate = Estimate(value=worst["drop"], ci=ConfidenceInterval(
+        low=_nan(worst["drop_ci_low"]), high=_nan(worst["drop_ci_high"])),
+        confidence_level=confidence_level, method=f"paired {clean_est.method}", n=n,
+        n_clusters=clean_est.n_clusters, n_pos=clean_est.n_pos)
+    change = np.abs(masked_scores[worst["variant"]] - clean)
+    order = np.argsort(-change, kind="stable")[:MAX_EXAMPLES]
+    order = order[change[order] > 0]
+    examples = tuple(ids[order])
+    params["example_scores"] = [
+        {"image_id": str(ids[i]), "variant": str(worst["variant"]), "before": float(clean[i]),
+         "after": float(masked_scores[worst["variant"]][i])} for i in order]
+    params["worst_variant"] = str(worst["variant"])
+    drop_text = (f"{metric} drops by {worst['drop']:.3f} [{worst['drop_ci_low']:.3f}, "
+                 f"{worst['drop_ci_high']:.3f}] (from {clean_est.value:.3f} to "
+                 f"{worst['estimate']:.3f}) when the {worst['variant']} are masked; "
+                 f"{worst['flip_rate']:.0%} of predictions flip")
+    if worst["drop"] > criterion_max_drop and _nan(worst["drop_ci_low"]) > 0:
+        status = Status.FAIL
+        message = (f"{drop_text}: the model relies on non-anatomical regions (markers, text, "
+                   "borders).")
+    elif worst["drop"] > criterion_max_drop:
+        status = Status.WARN
+        message = f"{drop_text}; the drop exceeds the criterion but is not established."
+    else:
+        status = Status.PASS
+        message = f"{drop_text}: within the criterion."
+    return Finding(check="shortcuts.masking", rung=Rung.ROBUSTNESS, status=status,
+                   message=message, estimate=estimate, criterion=criterion, table=table,
+                   plots=(plot,), examples=examples, params=params)
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None or pd.isna(value) else float(value)

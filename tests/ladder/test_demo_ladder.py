@@ -1,0 +1,57 @@
+"""The ladder on the embedded demo study: planted failures are caught, the clean control is quiet.
+
+Run at the demo's default size (as `claimladder demo` does), once per variant.
+"""
+
+import pytest
+
+from claimladder.datasets import make_demo_predictions, make_demo_study
+from claimladder.ladder import load_study, partition_image_ids, run_ladder
+
+
+def _evidence(tmp_path_factory, clean):
+    root = tmp_path_factory.mktemp("clean" if clean else "planted")
+    demo = make_demo_study(root, clean=clean, rng=0)
+    study = load_study(demo.study_path)
+    make_demo_predictions(root, train_image_ids=partition_image_ids(study, "development"), rng=0)
+    return run_ladder(study)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return _evidence(tmp_path_factory, clean=False)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    return _evidence(tmp_path_factory, clean=True)
+
+
+def _status(evidence, check, **params):
+    return [f.status.value for f in evidence.findings if f.check == check
+            and all(f.params.get(k) == v for k, v in params.items())]
+
+
+def _verdicts(evidence):
+    return {int(v.rung): v.status for v in evidence.verdicts}
+
+
+@pytest.mark.slow
+def test_planted_study_fails_where_planted(planted):
+    assert _status(planted, "external.auroc_drop", partition="site_D") == ["fail"]
+    assert _verdicts(planted)[2] == "fail"
+    assert _status(planted, "bias.auroc_gap", attribute="age", partition="internal_test") == ["fail"]
+    assert _status(planted, "leakage.metadata_label") == ["fail"]
+    assert _status(planted, "leakage.filename_label") == ["fail"]
+    assert _status(planted, "leakage.pixel_markers") == ["fail"]
+    assert any("age = " in entry for entry in planted.not_validated_for)
+
+
+@pytest.mark.slow
+def test_clean_study_raises_no_false_alarm(clean):
+    verdicts = _verdicts(clean)
+    assert verdicts[0] == "pass"
+    for check in ("external.auroc_drop", "bias.auroc_gap", "leakage.metadata_label",
+                  "leakage.filename_label", "leakage.pixel_markers", "leakage.patient_overlap",
+                  "internal.roc_auc"):
+        assert "fail" not in _status(clean, check), check

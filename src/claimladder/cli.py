@@ -97,11 +97,17 @@ def _run_and_write(study: Any, out: Path, rungs: list[int] | None) -> tuple[Any,
     selected = sorted(RUNG_RUNNERS if rungs is None else set(rungs) & set(map(int, RUNG_RUNNERS)))
     with _progress() as progress:
         task = progress.add_task("Climbing the ladder", total=len(selected) + 1)
+        steps: dict[str, Any] = {}
 
         def on_rung(rung: Any) -> None:
             progress.update(task, description=f"Rung {int(rung)}: {rung.title}", advance=1)
 
-        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung)
+        def on_step(description: str, done: int, total: int) -> None:
+            if description not in steps:
+                steps[description] = progress.add_task(description, total=total)
+            progress.update(steps[description], completed=done)
+
+        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung, progress=on_step)
         progress.update(task, description="Writing the report")
         paths = write_report(evidence, out)
         progress.update(task, advance=1)
@@ -109,17 +115,17 @@ def _run_and_write(study: Any, out: Path, rungs: list[int] | None) -> tuple[Any,
 
 
 def _parse_rungs(value: str | None) -> list[int] | None:
-    from ._core import StudySpecError
+    from ._core import UsageError
 
     if value is None:
         return None
     try:
         rungs = sorted({int(x) for x in value.replace(" ", "").split(",") if x})
     except ValueError:
-        raise StudySpecError(f"--rungs must be a comma-separated list of rung numbers 0-6, "
+        raise UsageError(f"--rungs must be a comma-separated list of rung numbers 0-6, "
                              f"e.g. --rungs 0,1. Got {value!r}.") from None
     if not rungs or any(r < 0 or r > 6 for r in rungs):
-        raise StudySpecError(f"--rungs must list rung numbers between 0 and 6. Got {value!r}.")
+        raise UsageError(f"--rungs must list rung numbers between 0 and 6. Got {value!r}.")
     return rungs
 
 
@@ -244,6 +250,100 @@ def report(
                "summary.md": atomic_write_text(folder / "summary.md", render_markdown(evidence))}
     for name, path in written.items():
         console.print(Text(f"{name}: {path}"))
+
+
+@app.command()
+@_guarded
+def split(
+    cohort: Annotated[Path, typer.Argument(help="The cohort table (CSV or Parquet).")],
+    by: Annotated[str, typer.Option(help="patient, site, time, scanner, protocol or "
+                                         "manufacturer.")] = "patient",
+    out: Annotated[Path, typer.Option(help="Split manifest (JSON); a CSV is written next to "
+                                           "it.")] = Path("split.json"),
+    test_size: Annotated[float | None, typer.Option(help="Share of images for testing.")] = None,
+    calibration_size: Annotated[float, typer.Option(help="Share of images for "
+                                                         "calibration.")] = 0.0,
+    n_splits: Annotated[int | None, typer.Option(help="k of a patient k-fold.")] = None,
+    held_out: Annotated[list[str] | None, typer.Option(help="Values held out (site, scanner "
+                                                            "...); repeat the option.")] = None,
+    cutoff: Annotated[str | None, typer.Option(help="Time split: test from this date.")] = None,
+    gap: Annotated[str | None, typer.Option(help="Time split: gap after the cutoff, e.g. "
+                                                 "30D.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the assignment.", min=0)] = 0,
+    image_id: Annotated[str | None, typer.Option(help="Image id column (default: "
+                                                      "guessed).")] = None,
+    patient_id: Annotated[str | None, typer.Option(help="Patient id column (default: "
+                                                        "guessed).")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column (default: guessed).")] = None,
+) -> None:
+    """Split COHORT so that no patient is on both sides, and write a hashed manifest."""
+    from ._core import atomic_write_text
+    from .cohort import ColumnRoles, load_cohort
+    from .io import read_table
+    from .ladder import guess_roles
+    from ._core import UsageError, check_option
+    from .splits import SPLIT_BY, split_cohort, write_split
+
+    try:
+        check_option(by, SPLIT_BY, param="--by", owner="claimladder split")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    guessed = guess_roles([str(c) for c in read_table(cohort).columns])
+    roles = ColumnRoles(**{
+        "image_id": image_id or guessed.get("image_id", "image_id"),
+        "patient_id": patient_id or guessed.get("patient_id", "patient_id"),
+        "label": label or guessed.get("label", "label"),
+        **{r: guessed[r] for r in ("site", "scanner", "manufacturer", "protocol", "acquired_at")
+           if r in guessed}})
+    manifest = split_cohort(load_cohort(cohort, roles=roles), by=by, test_size=test_size,
+                            calibration_size=calibration_size, n_splits=n_splits,
+                            held_out=held_out or None, cutoff=cutoff, gap=gap, seed=seed)
+    write_split(manifest, out)
+    atomic_write_text(out.with_suffix(".csv"), manifest.to_frame().to_csv(index=False))
+    table = Table(title=Text(f"Split by {by} (sha256 {manifest.sha256[:12]})"))
+    counts = manifest.counts()
+    for column in counts.columns:
+        table.add_column(str(column))
+    for row in counts.itertuples(index=False):
+        table.add_row(*(Text(str(v)) for v in row))
+    console.print(table)
+    console.print(Text(f"Wrote {out} and {out.with_suffix('.csv')}"))
+
+
+@app.command()
+@_guarded
+def seal(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml", help="The study spec.")],
+    partition: Annotated[str, typer.Argument(help="Partition to seal, e.g. internal_test.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing seal.")] = False,
+) -> None:
+    """Seal a test partition: record its content hash; every later run verifies and logs it."""
+    from .cohort import apply_flow, assign_partitions, load_cohort
+    from .ladder import load_study
+    from .ladder._seals import seal_path
+    from .splits import seal_partition, write_seal
+
+    study = load_study(study_file)
+    source = load_cohort(study.cohort_path, roles=study.roles,
+                         positive_label=study.positive_label)
+    included = apply_flow(source, include=study.include, exclude=study.exclude).included
+    parts = study.partitions
+    assignment = assign_partitions(included, development=parts["development"],
+                                   calibration=parts["calibration"],
+                                   internal_test=parts["internal_test"],
+                                   external=parts["external"])
+    if partition not in assignment.masks:
+        from ._core import StudySpecError, did_you_mean
+
+        raise StudySpecError(f"{study_file}: no partition {partition!r}."
+                             f"{did_you_mean(partition, list(assignment.masks))}")
+    images_root = study.images_root if included.has_role("path") else None
+    sealed = seal_partition(included, assignment.masks[partition], name=partition,
+                            images_root=images_root)
+    path = write_seal(sealed, seal_path(study.base_dir, partition), overwrite=force)
+    console.print(Text(f"Sealed {partition}: {len(sealed.records)} images, sha256 "
+                       f"{sealed.sha256[:16]}... -> {path}. Every `claimladder verify` now "
+                       "checks it and logs the access."))
 
 
 def main() -> None:

@@ -165,3 +165,42 @@ def test_same_study_and_seed_give_identical_evidence(study_copy, tmp_path):
         data["provenance"].pop("created_at")
         texts.append(json.dumps(data, sort_keys=True))
     assert texts[0] == texts[1]
+
+
+def test_split_command_writes_a_patient_disjoint_manifest(study_copy, tmp_path):
+    out = tmp_path / "split.json"
+    result = runner.invoke(app, ["split", str(study_copy / "cohort.csv"), "--by", "patient",
+                                 "--test-size", "0.25", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out.with_suffix(".csv"), dtype=str)
+    sides = table.groupby("patient_id")["partition"].nunique()
+    assert (sides == 1).all()
+    assert set(table["partition"]) == {"development", "internal_test"}
+    bad = runner.invoke(app, ["split", str(study_copy / "cohort.csv"), "--by", "sight"])
+    _assert_user_error(bad, "sight")
+
+
+def test_seal_is_verified_and_logged_on_every_run(study_copy, tmp_path):
+    result = runner.invoke(app, ["seal", str(study_copy / "study.toml"), "internal_test"])
+    assert result.exit_code == 0, result.output
+
+    def provenance():
+        runner.invoke(app, ["verify", str(study_copy / "study.toml"), "--out",
+                            str(tmp_path / "out"), "--rungs", "0"])
+        data = json.loads((tmp_path / "out" / "evidence.json").read_text())
+        return {f["check"]: f for f in data["findings"] if f["check"].startswith("provenance")}
+
+    first = provenance()
+    assert first["provenance.sealed_test_set"]["status"] == "pass"
+    assert "1 time" in first["provenance.sealed_access"]["message"]
+    assert "2 time" in provenance()["provenance.sealed_access"]["message"]
+    # Relabel one sealed case: the seal no longer matches and the run says so.
+    cohort = pd.read_csv(study_copy / "cohort.csv", dtype=str)
+    row = cohort.index[(cohort["split"] == "test") & (cohort["site"] == "A")
+                       & (cohort["quality"] == "good") & (cohort["view"] != "LL")][0]
+    cohort.loc[row, "label"] = "1" if cohort.loc[row, "label"] == "0" else "0"
+    cohort.to_csv(study_copy / "cohort.csv", index=False)
+    tampered = provenance()["provenance.sealed_test_set"]
+    assert tampered["status"] == "fail" and "1" in tampered["message"]
+    again = runner.invoke(app, ["seal", str(study_copy / "study.toml"), "internal_test"])
+    _assert_user_error(again, "exist")

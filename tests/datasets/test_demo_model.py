@@ -147,3 +147,11 @@ def test_model_generalizes_on_the_clean_study(md, tmp_path):
     assert a["internal"] >= 0.85
     assert abs(a["internal"] - a["external"]) <= 0.06
     assert abs(a["internal_young"] - a["internal_old"]) <= 0.05
+
+
+def test_progress_bar_goes_to_stderr(small, tmp_path, capsys):
+    study, _ = small
+    copy = tmp_path / "progress"
+    shutil.copytree(study.root, copy)
+    make_demo_predictions(copy, train_image_ids=study.development_ids, progress=True)
+    assert "Reading images" in capsys.readouterr().err

@@ -415,3 +415,10 @@ def test_dates_are_within_the_study_period(planted):
     assert dates.min() >= dt.date(2019, 1, 1)
     assert dates.max() <= dt.date(2026, 12, 31)
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", planted.cohort["study_date"].iloc[0])
+
+
+def test_progress_bars_go_to_stderr(tmp_path, capsys):
+    make_demo_study(tmp_path, n_patients=20, image_size=64, progress=True)
+    captured = capsys.readouterr()
+    assert "Rendering" in captured.err and "Writing DICOM" in captured.err
+    assert captured.out == ""

@@ -10,6 +10,7 @@ from ._errors import (
     StudySpecError,
     TableReadError,
     UndefinedMetricWarning,
+    UsageError,
 )
 from ._random import RngLike, check_rng, spawn
 from ._results import (
@@ -37,6 +38,7 @@ __all__ = [
     "StudySpecError",
     "TableReadError",
     "UndefinedMetricWarning",
+    "UsageError",
     "RngLike",
     "check_rng",
     "spawn",

@@ -13,6 +13,7 @@ __all__ = [
     "StudySpecError",
     "ImageReadError",
     "TableReadError",
+    "UsageError",
     "UndefinedMetricWarning",
     "SmallSampleWarning",
 ]
@@ -44,6 +45,10 @@ class ImageReadError(ClaimladderError, OSError):
 
 class TableReadError(ClaimladderError, OSError):
     """A table file (CSV, Parquet) is missing or cannot be parsed."""
+
+
+class UsageError(ClaimladderError, ValueError):
+    """A command-line option or API argument chosen by the user has an invalid value."""
 
 
 class UndefinedMetricWarning(UserWarning):

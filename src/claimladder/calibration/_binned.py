@@ -253,7 +253,7 @@ def expected_calibration_error(
     >>> est = expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2,
     ...                                  n_resamples=200, rng=0)
     >>> round(est.value, 3)
-    0.2
+    0.25
     """
     return _binned_estimates(
         "expected_calibration_error", y_true, y_prob, n_bins=n_bins, strategy=strategy,
@@ -360,7 +360,7 @@ def debiased_calibration_error(
     >>> p = [0.2, 0.9] * 50
     >>> est = debiased_calibration_error(y, p, n_bins=2, n_resamples=200, rng=0)
     >>> round(est.value, 3)
-    0.15
+    0.158
     """
     return _binned_estimates(
         "debiased_calibration_error", y_true, y_prob, n_bins=n_bins, strategy=strategy,
@@ -550,7 +550,7 @@ def brier_score_decomposition(
     >>> d = brier_score_decomposition([0, 0, 1, 1, 1, 0], [0.2, 0.2, 0.7, 0.7, 0.7, 0.7],
     ...                               n_bins=5, n_resamples=100, rng=0)
     >>> [round(e.value, 4) for e in (d.brier, d.reliability, d.resolution, d.uncertainty)]
-    [0.1833, 0.0133, 0.0833, 0.25]
+    [0.14, 0.015, 0.125, 0.25]
     >>> abs(d.within_bin.value) < 1e-12
     True
     """

@@ -4,16 +4,25 @@
 proven on: four sites (A and B develop the model, C and D are external) of
 chest-radiograph-like DICOM phantoms, some with a focal opacity, and a cohort
 table that carries the usual trouble of real data. ``clean=True`` writes the
-control: the same kind of cohort (same seed, same patients, same cohort
-facts) with every planted failure switched off.
+control: with the same seed, the same patients (demographics, anatomy,
+visits) and cohort facts, with every planted failure switched off.
 
 Files written under ``out_dir``
 -------------------------------
 ``images/<site>/<image_id>.dcm`` (at site B ``<image_id>_opacity.dcm`` or
 ``_normal.dcm`` in the planted study), ``cohort.csv`` (one row per image),
-``study.toml`` (the claim spec), ``planted_truth.csv`` (latent variables, for
-tests only; ``study.toml`` does not reference it) and a ``.claimladder-demo``
-marker file.
+``study.toml`` (the claim spec), ``planted_truth.csv`` and a
+``.claimladder-demo`` marker file. ``planted_truth.csv`` holds latent
+variables for tests only (``study.toml`` does not reference it), one row per
+image in cohort order: ``lesion`` (true 0/1), ``lesion_radius_px`` (the
+Gaussian sigma of the opacity, in pixels), ``lesion_contrast`` (projected
+density added at its centre, after the age effect), ``lesion_row`` and
+``lesion_col`` (centre in pixels), ``conspicuity`` (0-1), ``marker``,
+``burned_in_text``, ``support_devices``, ``duplicate_of`` (the original's
+image id for a re-export), ``true_patient_id``, ``protocol_phase``
+(``before``/``after`` at site B in the planted study, else ``none``),
+``age_true``, ``sex_true``, each reader's error probability, and the
+acquisition (``dose``, ``noise_corr_px``, ``blur_px``, ``gamma``).
 
 Sizes at the default ``n_patients=1000`` (``rng=0``, planted study)
 -------------------------------------------------------------------
@@ -350,7 +359,7 @@ def _images(
             side[keep] = side[keep - 1]
             rad[keep], theta[keep] = rad[keep - 1], theta[keep - 1]
             sigma_px[keep] = sigma_px[keep - 1] * scale[keep, 0]
-            contrast[keep] = np.clip(contrast[keep - 1] * scale[keep, 1], 0.04, 0.3)
+            contrast[keep] = np.clip(contrast[keep - 1] * scale[keep, 1], *_LESION_CONTRAST)
     frontal = view != "LL"
     cx = np.where(frontal, side * anatomy["lung_x"] + anatomy["lung_asym"], 0.03) + np.where(
         frontal, 0.9 * anatomy["lung_ax"], 1.3 * anatomy["lung_ax"]

@@ -11,6 +11,7 @@ from ._rung0 import cohort_findings
 from ._rung1 import internal_findings
 from ._rung2 import external_findings
 from ._rung3 import bias_findings
+from ._seals import seal_findings
 from ._study import Study
 
 __all__ = ["RUNG_RUNNERS", "run_ladder", "evaluate", "not_validated_for"]
@@ -59,6 +60,7 @@ def run_ladder(
     *,
     rungs: Iterable[Rung | int] | None = None,
     on_rung: Callable[[Rung], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Evidence:
     """Load the study's data, run the rungs and return the evidence.
 
@@ -70,13 +72,16 @@ def run_ladder(
         Rungs to run (default: every rung this version implements).
     on_rung : callable, optional
         Called with each rung before it runs (progress display).
+    progress : callable, optional
+        Called with ``(description, done, total)`` during image-level steps.
 
     Returns
     -------
     Evidence
     """
-    data = load_study_data(study)
+    data = load_study_data(study, progress=progress)
     findings = evaluate(data, rungs=rungs, on_rung=on_rung)
+    findings.extend(seal_findings(data, checks=[f.check for f in findings]))
     manifest = build_manifest(
         {"study": study.path, "cohort": study.cohort_path,
          "predictions": study.predictions_path},

@@ -117,7 +117,8 @@ class MRMCTest:
         Random readers and random cases; fixed readers, random cases; random
         readers, fixed cases.
     method : str
-        ``"or-hillis"``, ``"dbm-hillis"`` or ``"single-reader-contrast"``.
+        ``"or-hillis-<covariance>"``, ``"dbm-hillis"`` or ``"single-modality-contrast"``
+        (model versus readers).
     f_statistic : float
         The F statistic (for FRRC in the OR method, ``chi2 / ndf`` with
         ``ddf = inf``).

@@ -125,7 +125,10 @@ def _aurocs(md, study) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_shortcut_model_drops_externally_on_the_planted_study(md, tmp_path):
-    """Default-size planted study (rng 0): internal 0.91; C 0.70, D 0.57; age >= 70: 0.81 vs 0.97."""
+    """Default-size planted study (rng 0): internal 0.92; C 0.69, D 0.56.
+
+    Internal test, age >= 70 vs < 70: 0.77 vs 0.98.
+    """
     study = make_demo_study(tmp_path, n_patients=DEFAULT_N_PATIENTS)
     a = _aurocs(md, study)
     assert a["internal"] >= 0.85
@@ -137,10 +140,11 @@ def test_shortcut_model_drops_externally_on_the_planted_study(md, tmp_path):
 
 @pytest.mark.slow
 def test_model_generalizes_on_the_clean_study(md, tmp_path):
-    """Default-size clean study (rng 0): internal 0.97, external 0.92 (C 0.93, D 0.92).
+    """Default-size clean study (rng 0): internal 0.98, external 0.93 (C 0.93, D 0.92).
 
-    The gap is sampling error: over seeds 0-3 it averaged about 0 with a
-    spread of about 0.04 (internal test ~220 images, external ~600).
+    The gap is sampling error: over seeds 0-5 it was 0.05, 0.01, 0.03,
+    -0.04, 0.06, 0.01 (internal test ~220 images, external ~600), hence the
+    0.06 tolerance.
     """
     study = make_demo_study(tmp_path, n_patients=DEFAULT_N_PATIENTS, clean=True)
     a = _aurocs(md, study)

@@ -77,8 +77,10 @@ def test_study_toml_shape(variant, request):
     study = request.getfixturevalue(f"{variant}_study")
     spec = tomllib.loads(study.study_path.read_text(encoding="utf-8"))
     assert set(spec) == {
-        "study", "claim", "data", "cohort", "partitions", "subgroups", "metrics", "criteria",
+        "study", "claim", "data", "cohort", "partitions", "subgroups", "leakage", "metrics",
+        "criteria",
     }  # fmt: skip
+    assert spec["leakage"] == {"split_columns": ["naive_split"]}
     assert spec["claim"]["positive_label"] == 1
     assert spec["data"]["cohort"] == "cohort.csv"
     assert spec["data"]["predictions"] == "predictions.csv"
@@ -140,7 +142,9 @@ def test_refuses_a_foreign_non_empty_folder_and_replaces_its_own(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
     out = tmp_path / "demo"
     make_demo_study(out, n_patients=40, image_size=64)
+    (out / "predictions.csv").write_text("image_id,model,score\n")
     make_demo_study(out, n_patients=20, image_size=64)
+    assert not (out / "predictions.csv").exists()  # stale: it described the old cohort
     listed = set(pd.read_csv(out / "cohort.csv")["path"])
     on_disk = {p.relative_to(out).as_posix() for p in (out / "images").rglob("*.dcm")}
     assert on_disk == listed

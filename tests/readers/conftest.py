@@ -11,27 +11,20 @@ TESTS = str(Path(__file__).resolve().parents[1])
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-DATA = Path(__file__).resolve().parent / "data"
+@pytest.fixture(scope="session")
+def vandyke():
+    """A Van Dyke-sized study (5 readers, 69 normal + 45 abnormal cases, two modalities)
+    simulated from a Roe & Metz (1997) structure with a real modality effect."""
+    from claimladder.readers import roe_metz_1997, simulate_roe_metz
 
-# Van Dyke et al. (1993) cine vs spin-echo MRI for aortic dissection: 5 readers x 114 cases
-# (45 abnormal, 69 normal) x 2 modalities, 5-point ratings. Converted from RJafroc's
-# inst/extdata/datasets/VD.lrc (dpc10ster/RJafroc, commit d6953431; the MRMC .lrc format of the
-# OR-DBM MRMC software): modality "trt0"/"trt1" are that file's treatments "0"/"1", case_id is
-# its case index (0-68 normal, 69-113 abnormal). Used as `dataset02` in RJafroc and `VanDyke`
-# in MRMCaov; the published analyses quoted in test_vandyke.py were run on the same ratings.
-VANDYKE_CSV = DATA / "vandyke_1993.csv"
+    params = roe_metz_1997(0.855, reader_variability="low", case_correlation="high", delta=0.8)
+    return simulate_roe_metz(params, n_readers=5, n_normal=69, n_abnormal=45,
+                             modalities=("trt0", "trt1"), rng=1993)
 
 
 @pytest.fixture(scope="session")
-def vandyke_frame() -> pd.DataFrame:
-    return pd.read_csv(VANDYKE_CSV)
-
-
-@pytest.fixture(scope="session")
-def vandyke(vandyke_frame):
-    from claimladder.readers import load_readings
-
-    return load_readings(vandyke_frame)
+def vandyke_frame(vandyke) -> pd.DataFrame:
+    return vandyke.to_frame()
 
 
 def make_study(rng, *, n_readers=4, n_neg=12, n_pos=10, effect=0.5, modalities=("unaided",

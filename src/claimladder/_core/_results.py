@@ -216,7 +216,13 @@ def table_to_dict(table: pd.DataFrame) -> dict[str, Any]:
 def table_from_dict(data: Mapping[str, Any]) -> pd.DataFrame:
     """Inverse of :func:`table_to_dict` (``None`` cells become NaN in numeric columns)."""
     frame = pd.DataFrame(data["rows"], columns=data["columns"])
-    return frame.fillna(value=np.nan) if len(frame) else frame
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if frame[column].dtype == object and len(values) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
+            frame[column] = pd.to_numeric(frame[column])  # None -> NaN
+    return frame
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -148,6 +148,7 @@ def _binned_estimates(
     rng: RngLike,
     pos_label: Any,
     title: str,
+    report: tuple[str, ...],
 ) -> list[Estimate]:
     n_bins = check_n_bins(n_bins, owner)
     strategy = check_strategy(strategy, owner)
@@ -156,7 +157,8 @@ def _binned_estimates(
     parts = make_parts(data.clusters, data.y, None, [], True)
     result = resample(parts, part_builder(data, n_bins, strategy), outputs=BINNED_OUTPUTS,
                       opts=opts, rng=rng, title=title,
-                      undefined_reason=binned_undefined_reason, stacklevel=5)
+                      undefined_reason=binned_undefined_reason,
+                      warn_outputs=[BINNED_OUTPUTS.index(r) for r in report], stacklevel=5)
     return result.estimates[0]
 
 
@@ -259,7 +261,8 @@ def expected_calibration_error(
         "expected_calibration_error", y_true, y_prob, n_bins=n_bins, strategy=strategy,
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Expected calibration error")[0]
+        title="Expected calibration error",
+        report=("expected_calibration_error",))[0]
 
 
 def maximum_calibration_error(
@@ -306,7 +309,8 @@ def maximum_calibration_error(
         "maximum_calibration_error", y_true, y_prob, n_bins=n_bins, strategy=strategy,
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Maximum calibration error")[1]
+        title="Maximum calibration error",
+        report=("maximum_calibration_error",))[1]
 
 
 def debiased_calibration_error(
@@ -366,7 +370,8 @@ def debiased_calibration_error(
         "debiased_calibration_error", y_true, y_prob, n_bins=n_bins, strategy=strategy,
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Debiased calibration error")[2]
+        title="Debiased calibration error",
+        report=("debiased_calibration_error",))[2]
 
 
 def calibration_in_the_large(
@@ -414,7 +419,8 @@ def calibration_in_the_large(
         "calibration_in_the_large", y_true, y_prob, n_bins=1, strategy="uniform",
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Calibration-in-the-large")[8]
+        title="Calibration-in-the-large",
+        report=("calibration_in_the_large",))[8]
 
 
 def observed_expected_ratio(
@@ -458,7 +464,8 @@ def observed_expected_ratio(
         "observed_expected_ratio", y_true, y_prob, n_bins=1, strategy="uniform",
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Observed/expected ratio")[9]
+        title="Observed/expected ratio",
+        report=("observed_expected_ratio",))[9]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,7 +565,9 @@ def brier_score_decomposition(
         "brier_score_decomposition", y_true, y_prob, n_bins=n_bins, strategy=strategy,
         groups=groups, method=method, n_resamples=n_resamples,
         confidence_level=confidence_level, rng=rng, pos_label=pos_label,
-        title="Brier score decomposition")
+        title="Brier score decomposition",
+        report=("brier_score", "brier_reliability", "brier_resolution",
+                "brier_uncertainty", "brier_within_bin"))
     return BrierDecomposition(brier=estimates[3], reliability=estimates[4],
                               resolution=estimates[5], uncertainty=estimates[6],
                               within_bin=estimates[7], n_bins=check_n_bins(n_bins, ""),

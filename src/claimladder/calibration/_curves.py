@@ -155,9 +155,13 @@ def reliability_curve(
         codes = part.codes
         order = np.argsort(b, kind="stable")
         bounds = np.searchsorted(b[order], np.arange(n_bins + 1))
+        if given:
+            # Patients per bin: distinct (bin, patient) pairs, counted by bin.
+            pairs = np.unique(b.astype(np.int64) * data.clusters.n_clusters + codes)
+            per_bin = np.bincount(pairs // data.clusters.n_clusters, minlength=n_bins)
         for k in np.flatnonzero(count):
             rows_k = order[bounds[k]:bounds[k + 1]]
-            n_clusters = int(np.unique(codes[rows_k]).size) if given else None
+            n_clusters = int(per_bin[k]) if given else None
             if method == "bootstrap":
                 low, high = band[i][0][k], band[i][1][k]
             elif given:

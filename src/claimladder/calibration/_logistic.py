@@ -68,7 +68,7 @@ def irls(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, offset: np.ndarray | No
     MLE: one class only or perfect separation) or whose Hessian is singular is
     NaN. ``y`` may be fractional (smoothed targets).
     """
-    n, d = x.shape
+    _n, d = x.shape
     b = w.shape[1]
     beta = np.zeros((d, b)) if start is None else np.repeat(
         np.asarray(start, dtype=np.float64).reshape(d, 1), b, axis=1)
@@ -203,7 +203,7 @@ class LogisticCalibration:
 
 def _logistic(owner: str, y_true: Any, y_prob: Any, *, groups: Any, method: str,
               n_resamples: int, confidence_level: float, rng: RngLike,
-              pos_label: Any) -> list[Estimate]:
+              pos_label: Any, report: tuple[int, ...] = (0, 1, 2)) -> list[Estimate]:
     opts = bootstrap_options(method, n_resamples, confidence_level, owner)
     data = binary_inputs(y_true, y_prob, groups=groups, pos_label=pos_label, owner=owner)
     parts = make_parts(data.clusters, data.y, None, [], True)
@@ -214,7 +214,8 @@ def _logistic(owner: str, y_true: Any, y_prob: Any, *, groups: Any, method: str,
 
     result = resample(parts, build, outputs=LOGISTIC_OUTPUTS, opts=opts, rng=rng,
                       title="Logistic calibration",
-                      undefined_reason=logistic_undefined_reason(data.y), stacklevel=5)
+                      undefined_reason=logistic_undefined_reason(data.y), warn_outputs=report,
+                      stacklevel=5)
     return result.estimates[0]
 
 
@@ -331,15 +332,19 @@ def calibration_intercept(
 
     Examples
     --------
+    >>> import numpy as np
     >>> from claimladder.calibration import calibration_intercept
-    >>> est = calibration_intercept([0, 1, 0, 1, 1, 0], [0.2, 0.6, 0.4, 0.7, 0.5, 0.3],
-    ...                             n_resamples=100, rng=0)
-    >>> round(est.value, 3)
-    0.228
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.normal(size=2000)
+    >>> y = rng.uniform(size=2000) < 1 / (1 + np.exp(-(z - 0.5)))
+    >>> p = 1 / (1 + np.exp(-z))  # risks over-estimated by 0.5 on the logit scale
+    >>> est = calibration_intercept(y, p, n_resamples=200, rng=0)
+    >>> round(est.value, 2)  # statsmodels GLM with offset: -0.38 (SE 0.05)
+    -0.38
     """
     return _logistic("calibration_intercept", y_true, y_prob, groups=groups, method=method,
                      n_resamples=n_resamples, confidence_level=confidence_level, rng=rng,
-                     pos_label=pos_label)[0]
+                     pos_label=pos_label, report=(0,))[0]
 
 
 def calibration_slope(
@@ -370,15 +375,19 @@ def calibration_slope(
 
     Examples
     --------
+    >>> import numpy as np
     >>> from claimladder.calibration import calibration_slope
-    >>> est = calibration_slope([0, 1, 0, 1, 1, 0, 1, 0], [0.2, 0.6, 0.4, 0.7, 0.5, 0.3, 0.45,
-    ...                         0.55], n_resamples=100, rng=0)
-    >>> round(est.value, 3)
-    3.546
+    >>> rng = np.random.default_rng(2)
+    >>> z = rng.normal(size=2000)
+    >>> y = rng.uniform(size=2000) < 1 / (1 + np.exp(-z))
+    >>> p = 1 / (1 + np.exp(-0.5 * z))  # too modest: true slope 2
+    >>> est = calibration_slope(y, p, n_resamples=200, rng=0)
+    >>> round(est.value, 1), est.ci.low < 2 < est.ci.high
+    (2.0, True)
     """
     return _logistic("calibration_slope", y_true, y_prob, groups=groups, method=method,
                      n_resamples=n_resamples, confidence_level=confidence_level, rng=rng,
-                     pos_label=pos_label)[1]
+                     pos_label=pos_label, report=(1,))[1]
 
 
 for _f in (logistic_calibration, calibration_intercept, calibration_slope):

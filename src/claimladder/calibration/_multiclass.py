@@ -84,7 +84,7 @@ def _estimate(owner: str, title: str, y_true: Any, y_prob: Any, *, classes: Any,
 
     outputs = ("classwise_calibration_error",) if classwise else BINNED_OUTPUTS
     result = resample(parts, build, outputs=outputs, opts=opts, rng=rng, title=title,
-                      stacklevel=5)
+                      warn_outputs=[0 if classwise else _ECE], stacklevel=5)
     return result.estimates[0][0 if classwise else _ECE]
 
 

@@ -24,7 +24,7 @@ from ..metrics import METRICS, grouped_metric
 from ..metrics._engine import Statistic
 from ..metrics._inputs import as_1d, as_scores, check_lengths, clusters
 from ..splits import FitRecord
-from ._inputs import check_partition, n_patients, probability_matrix, subgroup_codes
+from ._inputs import OVERALL, check_partition, n_patients, probability_matrix, subgroup_codes
 from ._resample import (
     TABLE_COLUMNS,
     Part,
@@ -427,37 +427,36 @@ def ood_summary(
     check_option(metric, METRICS, param="metric", owner=owner)
     check_lengths(owner, flags=f, y_true=as_1d(y_true, "y_true", owner),
                   y_score=as_1d(y_score, "y_score", owner))
-    cell = np.zeros(n, dtype=np.intp)
-    names: dict[int, tuple[Any, str]] = {}
+    names: dict[str, tuple[Any, str]] = {}
+    for part in parts:
+        for state in ("unflagged", "flagged"):
+            names[f"{part.label} ({state})"] = (part.label, f"{metric}_{state}")
+    state_of = np.where(f, "flagged", "unflagged")
     blocks = []
-    for i, part in enumerate(parts):
-        for flagged in (False, True):
-            names[2 * i + int(flagged)] = (part.label,
-                                           f"{metric}_{'flagged' if flagged else 'unflagged'}")
     # Subgroups partition the rows; the overall block reuses every row, so it is a second call.
     child_sub, child_all = spawn(metric_rng, 2)
     kw = {"metric": metric, "threshold": threshold, "groups": groups,
           "n_resamples": opts.n_resamples, "confidence_level": opts.confidence_level,
           "pos_label": pos_label, "include_overall": False}
     if sub is not None:
-        cell = 2 * sub + f.astype(np.intp)
-        blocks.append(grouped_metric(y_true, y_score, cell, rng=child_sub, **kw).table)
+        group_names = np.array([str(label) for label in labels], dtype=object)[sub]
+        cells = group_names + " (" + state_of.astype(object) + ")"
+        blocks.append(grouped_metric(y_true, y_score, cells, rng=child_sub, **kw).table)
     if sub is None or include_overall:
-        offset = 2 * (len(parts) - 1)
-        blocks.append(grouped_metric(y_true, y_score, offset + f.astype(np.intp), rng=child_all,
-                                     **kw).table)
+        cells = np.array(f"{OVERALL} (", dtype=object) + state_of.astype(object) + ")"
+        blocks.append(grouped_metric(y_true, y_score, cells, rng=child_all, **kw).table)
     perf = pd.concat(blocks, ignore_index=True)
-    present = {int(g) for g in perf["group"]}
+    present = set(perf["group"])
     empty = [{"group": key, "metric": metric, "estimate": math.nan, "ci_low": math.nan,
               "ci_high": math.nan, "confidence_level": opts.confidence_level,
               "method": perf["method"].iloc[0] if len(perf) else "bootstrap-percentile",
               "n": 0, "n_clusters": 0 if c.given else None, "n_pos": 0, "n_undefined": 0}
-             for key in sorted(set(names) - present)]
+             for key in names if key not in present]
     if empty:
         # A group without flagged (or unflagged) cases gets an explicit empty row, not a gap.
         perf = pd.concat([perf, pd.DataFrame(empty)], ignore_index=True)
-    perf["metric"] = [names[int(g)][1] for g in perf["group"]]
-    perf["group"] = [names[int(g)][0] for g in perf["group"]]
+    perf["metric"] = [names[g][1] for g in perf["group"]]
+    perf["group"] = [names[g][0] for g in perf["group"]]
     perf = perf[list(TABLE_COLUMNS)]
     out = pd.concat([table, perf], ignore_index=True)
     order = {label: i for i, label in enumerate(p.label for p in parts)}

@@ -62,6 +62,7 @@ class Part:
     rows: np.ndarray
     clusters: Clusters
     n_pos: int | None
+    present_clusters: int
 
     @property
     def n(self) -> int:
@@ -72,12 +73,14 @@ class Part:
         return self.clusters.codes[self.rows]
 
     @property
-    def present_clusters(self) -> int:
-        return int(np.unique(self.codes).size)
-
-    @property
     def n_clusters(self) -> int | None:
         return self.present_clusters if self.clusters.given else None
+
+
+def _present(c: Clusters, rows: np.ndarray) -> int:
+    if not c.given:
+        return int(rows.size)
+    return int(np.count_nonzero(np.bincount(c.codes[rows], minlength=c.n_clusters)))
 
 
 def make_parts(c: Clusters, y_pos: np.ndarray | None, subgroup: np.ndarray | None,
@@ -92,10 +95,12 @@ def make_parts(c: Clusters, y_pos: np.ndarray | None, subgroup: np.ndarray | Non
         bounds = np.searchsorted(subgroup[order], np.arange(len(labels) + 1))
         for k, label in enumerate(labels):
             rows = np.sort(order[bounds[k]:bounds[k + 1]])
-            parts.append(Part(label=label, rows=rows, clusters=c, n_pos=n_pos(rows)))
+            parts.append(Part(label=label, rows=rows, clusters=c, n_pos=n_pos(rows),
+                              present_clusters=_present(c, rows)))
     if subgroup is None or include_overall:
         rows = np.arange(c.codes.size)
-        parts.append(Part(label=OVERALL, rows=rows, clusters=c, n_pos=n_pos(rows)))
+        parts.append(Part(label=OVERALL, rows=rows, clusters=c, n_pos=n_pos(rows),
+                          present_clusters=_present(c, rows)))
     return parts
 
 
@@ -129,6 +134,7 @@ def resample(
     undefined_reason: Callable[[Part, int], str] | None = None,
     needs_two_clusters: bool = True,
     warn_undefined_points: bool = True,
+    warn_outputs: Sequence[int] | None = None,
     stacklevel: int = 4,
 ) -> Resampled:
     """Point estimates and bootstrap intervals of every output of ``build(part)``.
@@ -137,7 +143,9 @@ def resample(
     undefined; so is any output whose point value is NaN. One
     :class:`UndefinedMetricWarning` lists them; one :class:`SmallSampleWarning`
     lists the outputs for which more than 1 % of the replicates were undefined.
+    Only the outputs in ``warn_outputs`` (default: all) are named in warnings.
     """
+    reported = set(range(len(outputs))) if warn_outputs is None else set(warn_outputs)
     n_out = len(outputs)
     clustered = bool(parts) and parts[0].clusters.given
     label = method_label(opts.method, clustered)
@@ -156,6 +164,8 @@ def resample(
         point = np.asarray(stat.point(), dtype=np.float64)
         values[i] = point
         for j in np.flatnonzero(np.isnan(point)) if warn_undefined_points else ():
+            if j not in reported:
+                continue
             why = undefined_reason(part, int(j)) if undefined_reason else "undefined"
             reasons.append(f"{outputs[j]} in {part.label!r} ({why})")
         if np.isfinite(point).any():
@@ -189,7 +199,7 @@ def resample(
                     jackknife_samples=[] if jack is None else [jack[:, k, j]], warn=False)
                 low[i, j], high[i, j] = iv.low, iv.high
                 n_undefined[i, j] = iv.n_undefined
-                if iv.n_undefined > MAX_UNDEFINED_FRACTION * opts.n_resamples:
+                if j in reported and iv.n_undefined > MAX_UNDEFINED_FRACTION * opts.n_resamples:
                     too_many.append(f"{outputs[j]} in {parts[i].label!r} ({iv.n_undefined})")
         if too_many:
             warnings.warn(

@@ -177,7 +177,9 @@ def calibration_table(
         return "the score separates the classes perfectly, so the logistic slope is infinite"
 
     result = resample(parts, build, outputs=outputs, opts=opts, rng=rng,
-                      title="Calibration metrics", undefined_reason=reason, stacklevel=3)
+                      title="Calibration metrics", undefined_reason=reason,
+                      warn_outputs=[i for i, m in enumerate(outputs) if m in metrics],
+                      stacklevel=3)
     table = long_table(parts, result, outputs)
     table["_group"] = np.arange(len(table)) // len(outputs)
     table["_metric"] = table["metric"].map({m: i for i, m in enumerate(metrics)})

@@ -32,11 +32,12 @@ rules of ``study.toml``; included development / calibration / internal test
 images 548 / 132 / 237. Every age band of ``study.toml`` holds at least 30
 included images in each of the internal test and external partitions
 (internal test: 37 / 81 / 72 / 47 for 18-40 / 40-65 / 65-80 / 80+; 88 aged
-70 or more, 18 of them positive), and each sex over 100. Cohort facts (both variants): 49 images of
-children, 70 lateral views (95 in the clean study), 80 poor-quality images,
-37 missing ages, 27 missing sexes, 456 patients with follow-ups. On 2 cores
-generation took 11-25 s and :func:`make_demo_predictions` 5-14 s, depending
-on the machine's load.
+70 or more, 18 of them positive), and each sex over 100. Cohort facts (both
+variants): 49 images of children, 70 lateral views (95 in the clean study),
+80 poor-quality images, 37 missing ages, 27 missing sexes, 456 patients with
+follow-ups. Generation takes about 11 s of CPU time (two thirds of it
+writing DICOM files) and :func:`make_demo_predictions` about 5 s; on a
+shared 2-core machine the wall time of both together was 16-45 s.
 
 Planted failure modes
 ---------------------
@@ -45,67 +46,75 @@ measure_demo.py`` (``python tests/datasets/measure_demo.py OUT``) at the
 default size; ``tests/datasets/test_demo_study.py`` checks each one on a
 300-patient study and its absence in the clean control.
 
-========================= ========= ============================ =====================================
-effect                    where     strength (planted / clean)   how a check should see it
-========================= ========= ============================ =====================================
-corner marker shortcut    A         bright "L" on 88 % of        pixels of the upper-left corner: the
-                                    positives, 6 % of negatives; marker's AUROC for the label 0.88 at
-                                    at C on 14 %, unrelated      A, 0.46 at C; masking corners moves
-                                    (AUROC 0.46) / none          the model's scores
-burned-in text            D         "PORTABLE AP" in 100 % of    text regions in the upper right;
-                                    D images, header             header ``BurnedInAnnotation`` YES
-                                    BurnedInAnnotation=YES /
-                                    none
-metadata leak             A, B      ``priority`` (and DICOM      a metadata-only model: AUROC 0.75 at
-                                    StudyDescription "CXR        A+B, 0.53 at C+D / 0.49 and 0.53
-                                    URGENT") urgent for 70 % of
-                                    lesions vs 15 % of normals;
-                                    30 % at C, D / 30 %
-                                    everywhere
-label in file names       B         ``_opacity`` / ``_normal``   path tokens equal the label on 100 %
-                                    on every B file / none       of B files; none elsewhere
-patients on both sides    A, B      ``naive_split`` (by image)   144 patients in both naive train and
-                                    / ``split`` by patient       test; 0 across ``split``
-                                    (clean: naive by patient)
-near-duplicate re-exports A, B      1.5 % of images (26):        noise-fingerprint correlation 1.00
-                                    shifted 1-2 px, gain         over +-2 px shifts, all 26 across
-                                    0.97-1.03, offset            patients and partitions (0 in the
-                                    +-(1-3) %, 10-bit re-        clean study); pHash distance 2-10
-                                    quantization, new image id   (but 9 % of unrelated pairs are also
-                                    and pseudonym, other         <= 8: verify pHash candidates on
-                                    partition / none             pixels)
-protocol change           B         from 2021-07-01 "CXR LOW     fine-scale noise x1.24, median grey
-                                    DOSE v2": dose x0.45,        level +0.08 of the range after the
-                                    gamma 0.8 / no change        date (clean x1.00, +0.005); the
-                                                                 protocol name and SoftwareVersions
-                                                                 change
-other vendor              C         MONOCHROME1, RescaleSlope    header PhotometricInterpretation;
-                                    0.5, correlated noise        ``read_image`` decodes it upright;
-                                    (2 px), blur 2.2 px, gamma   lag-2 residual correlation 0.81 vs
-                                    0.65, dose x0.5 / like A     0.67 at A, fine-scale noise x0.28
-portable unit             D         AP only, dose x0.15, blur    fine-scale noise x1.84 vs A; ECG
-                                    1.2 px, gamma 1.15, support  electrodes and tubes on 70 %
-                                    devices / like A
-hidden stratification     age >= 70 lesion contrast x0.4         lesion disc minus mirrored disc:
-                                    / x1.0                       0.043 vs 0.121 of the range (clean
-                                                                 0.124 vs 0.122); demo model AUROC
-                                                                 0.76 vs 0.98 (internal test)
-prevalence shift          sites     lesion probability per       label prevalence A/B/C/D
-                                    exam 0.45/0.28/0.15/0.35 /   0.36/0.20/0.12/0.32 (clean
-                                    0.30                         0.27/0.25/0.28/0.36, patient-level
-                                                                 chi-square p > 0.05)
-imperfect readers         all       error rates 3 %/8 %/20 %,    measured 2.6/8.4/17.8 %; reader 3
-                                    misses concentrated on       misses 55 % of subtle vs 14 % of
-                                    subtle lesions; certainty    clear lesions; "definite" on 3 % of
-                                    follows conspicuity /        subtle vs 75 % of clear; reference
-                                    2 % each, even; certainty    label wrong on 4.3 % (clean 0 %);
-                                    unrelated                    adjudicated 14 % equal truth
-========================= ========= ============================ =====================================
+====================== ========= ============================ =====================================
+effect                 where     strength (planted / clean)   how a check should see it
+====================== ========= ============================ =====================================
+corner marker shortcut A         bright "L" on 88 % of        pixels of the upper-left corner: the
+                                 positives, 6 % of negatives; marker's AUROC for the label 0.88 at
+                                 at C on 14 %, unrelated      A, 0.46 at C; a corner-masking probe
+                                 (AUROC 0.46) / none          of the model belongs here (not
+                                                              measured by the tests)
+PHI in headers         all       PatientBirthDate and         DICOM header audit (PS3.15 Annex E):
+                                 PatientName in every file /  birth dates present; the fuzzy
+                                 birth date removed (a de-    identity (birth date + sex + site)
+                                 identified export)           links re-exports to their originals
+burned-in text         D         "PORTABLE AP" in 100 % of    text regions in the upper right;
+                                 D images, header             header ``BurnedInAnnotation`` YES
+                                 BurnedInAnnotation=YES /
+                                 none
+metadata leak          A, B      ``priority`` (and DICOM      a metadata-only model: AUROC 0.75 at
+                                 StudyDescription "CXR        A+B, 0.53 at C+D / 0.49 and 0.53
+                                 URGENT") urgent for 70 % of
+                                 lesions vs 15 % of normals;
+                                 30 % at C, D / 30 %
+                                 everywhere
+label in file names    B         ``_opacity`` / ``_normal``   path tokens equal the label on 100 %
+                                 on every B file / none       of B files; none elsewhere
+patients on both sides A, B      ``naive_split`` (by image)   144 patients in both naive train and
+                                 / ``split`` by patient       test; 0 across ``split``
+                                 (clean: naive by patient)
+near-duplicates        A, B      1.5 % of images (26):        noise-fingerprint correlation 1.00
+                                 shifted 1-2 px, gain         over +-2 px shifts finds all 26,
+                                 0.97-1.03, offset            all across patients and partitions
+                                 +-(1-3) %, 10-bit re-        (none in the clean study); pHash
+                                 quantization, new image id   distance <= 10, but 9 % of unrelated
+                                 and pseudonym, other         pairs are <= 8 too (12 % clean):
+                                 partition / none             verify pHash candidates on pixels
+protocol change        B         from 2021-07-01 "CXR LOW     fine-scale noise x1.24, median grey
+                                 DOSE v2": dose x0.45,        level +0.08 of the range after the
+                                 gamma 0.8 / no change        date (clean x1.00, +0.005); the
+                                                              protocol name and SoftwareVersions
+                                                              change
+other vendor           C         MONOCHROME1, RescaleSlope    header PhotometricInterpretation;
+                                 0.5, correlated noise        ``read_image`` decodes it upright;
+                                 (2 px), blur 2.2 px, gamma   lag-2 residual correlation 0.81 vs
+                                 0.65, dose x0.5 / like A     0.67 at A, fine-scale noise x0.28
+portable unit          D         AP only, dose x0.15, blur    fine-scale noise x1.84 vs A; ECG
+                                 1.2 px, gamma 1.15, support  electrodes and tubes on 70 %
+                                 devices / like A
+hidden stratification  age >= 70 lesion contrast x0.4         lesion disc minus mirrored disc:
+                                 / x1.0                       0.044 vs 0.122 of the range (clean
+                                                              0.128 vs 0.124); demo model AUROC
+                                                              0.77 vs 0.98 (internal test)
+prevalence shift       sites     lesion probability per       label prevalence per image A/B/C/D
+                                 exam 0.45/0.28/0.15/0.35 /   0.36/0.20/0.12/0.33; first exams:
+                                 0.30                         chi-square p = 2e-11 (clean
+                                                              0.27/0.28/0.32/0.32, p = 0.57)
+imperfect readers      all       error rates 3 %/8 %/20 %,    measured 2.4/8.2/17.6 %; reader 3
+                                 misses concentrated on       misses 55 % of subtle vs 15 % of
+                                 subtle lesions; certainty    clear lesions; "definite" on 3 % of
+                                 follows conspicuity /        subtle vs 80 % of clear; reference
+                                 2 % each, even; certainty    label wrong on 4.2 % (clean 0 %);
+                                 unrelated                    the adjudicated 14 % equal truth
+====================== ========= ============================ =====================================
 
 The demo model (:func:`make_demo_predictions`, trained on
 ``DemoStudy.development_ids``) then gives, at the default size: planted
-internal AUROC 0.92 (A 0.94, B 0.88), site C 0.69, site D 0.56 (pooled
-external 0.48); clean internal 0.97, external 0.92 (C 0.93, D 0.92).
+internal AUROC 0.92 (A 0.95, B 0.87), site C 0.69, site D 0.56 (pooled
+external 0.49, its sites' scores being shifted differently); clean internal
+0.98, external 0.93 (C 0.93, D 0.92). The clean gap is sampling error: over
+seeds 0-5 it was 0.05, 0.01, 0.03, -0.04, 0.06, 0.01 (internal test about
+220 images, external about 600).
 
 Cohort facts, not failures (present in both variants): children (about 3 %
 of patients), lateral views (about 6 % of exams outside site D), poor-quality
@@ -120,7 +129,7 @@ import datetime as dt
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -275,7 +284,7 @@ class DemoStudy:
     n_images: int
     clean: bool
     protocol_change_date: dt.date | None
-    development_ids: tuple[str, ...]
+    development_ids: tuple[str, ...] = field(repr=False)
 
 
 def _choice_index(rng: np.random.Generator, p: Sequence[float], n: int) -> np.ndarray:
@@ -625,8 +634,10 @@ def _prepare_out_dir(out_dir: Path) -> None:
                 f"make_demo_study will not write into {str(out_dir)!r}: the folder is not "
                 "empty and holds no earlier demo study. Pass a new or empty folder."
             )
-        # An earlier demo study: replace its images so none are left over.
+        # An earlier demo study: replace its images so none are left over, and
+        # drop its predictions, which would not match the new cohort.
         shutil.rmtree(out_dir / "images", ignore_errors=True)
+        (out_dir / "predictions.csv").unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / _MARKER_FILE, "Written by claimladder.datasets.make_demo_study\n")
 
@@ -847,7 +858,8 @@ def _header(row: pd.Series, *, clean: bool, size: int, uids: list[str], accessio
         meta["PatientSex"] = row["sex_true"]
     if not row["age_missing"]:
         meta["PatientAge"] = f"{int(row['age_true']):03d}Y"
-        meta["PatientBirthDate"] = _date([row["birth"]])[0].replace("-", "")
+        if not clean:  # the clean export is de-identified: age kept, birth date removed
+            meta["PatientBirthDate"] = _date([row["birth"]])[0].replace("-", "")
     return meta
 
 
@@ -968,6 +980,9 @@ site_D = "site == 'D'"
 [subgroups]
 attributes = ["age", "sex", "site", "scanner"]
 age_bands = [18, 40, 65, 80]
+
+[leakage]
+split_columns = ["naive_split"]
 
 [metrics]
 primary = "roc_auc"

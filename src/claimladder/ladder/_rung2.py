@@ -15,7 +15,13 @@ __all__ = ["external_findings"]
 
 
 def external_findings(data: StudyData) -> list[Finding]:
-    """One finding per external set (AUROC drop from internal test), and a summary figure."""
+    """One finding per external set (AUROC drop from internal test), and a summary figure.
+
+    A set fails when the whole interval of the drop lies above the criterion (the
+    evidence shows the criterion is violated), warns when the point estimate or the
+    upper bound exceeds it (the evidence cannot show the criterion is met), and
+    passes when the upper bound is within it.
+    """
     parts = data.partitions
     externals = parts.names("external")
     if not externals:
@@ -85,11 +91,11 @@ def _verdict(name: str, drop, ext, limit: float) -> tuple[Status, str]:
         return Status.NOT_EVALUABLE, (f"AUROC at {name} is undefined (n={ext.n}, "
                                       f"positives={ext.n_pos}).")
     head = f"AUROC at {name} {ext.format()}; drop from internal {drop.format()}"
-    if drop.value > limit and drop.ci.low > 0:
+    if drop.ci.low > limit:
         return Status.FAIL, f"{head} exceeds the criterion {limit:.2f}."
     if drop.value > limit:
-        return Status.WARN, (f"{head}: above the criterion {limit:.2f}, but the interval "
-                             "includes no drop (inconclusive).")
+        return Status.WARN, (f"{head}: above the criterion {limit:.2f}, but the interval does "
+                             "not exclude a drop within it (inconclusive).")
     if drop.ci.high > limit:
         return Status.WARN, (f"{head}: within the criterion {limit:.2f}, but the interval does "
                              "not exclude a larger drop (more external cases are needed).")

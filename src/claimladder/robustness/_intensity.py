@@ -91,7 +91,7 @@ class GaussianNoise(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        scale = params["sigma"].astype(np.float64) * batch.intensity_range()[2]
+        scale = params["sigma"].astype(np.float64) * batch.span()
         out = batch.work.copy()
         for i, (z,) in _noise(batch, seeds, scale, 1):
             z *= scale[i]
@@ -180,7 +180,7 @@ class RicianNoise(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo, _, span = batch.intensity_range()
+        lo, span = batch.bounds()[0], batch.span()
         scale = params["sigma"].astype(np.float64) * span
         out = batch.work.copy()
         for i, (z1, z2) in _noise(batch, seeds, scale, 2):
@@ -341,7 +341,7 @@ class BiasField(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo = batch.intensity_range()[0]
+        lo = batch.bounds()[0]
         out = batch.work.copy()
         n_pix = int(np.prod(batch.spatial_shape))
         drawn = np.empty(batch.n, dtype=object)
@@ -438,16 +438,24 @@ class Gamma(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo, hi, _ = batch.intensity_range()
+        lo, hi = batch.bounds()
         gamma = params["gamma"].astype(np.float64)
         idx = np.flatnonzero((gamma != 1) & (hi > lo))
         out = batch.work.copy()
         if idx.size:
             d, dtype = batch.spatial_dims, out.dtype
+            # In place on one array: the power is the only expensive step.
+            sub = out if idx.size == batch.n else out[idx]
             base = broadcast(lo[idx], d, dtype)
             width = broadcast(hi[idx] - lo[idx], d, dtype)
-            unit = np.clip((out[idx] - base) / width, 0.0, 1.0)
-            out[idx] = base + width * np.power(unit, broadcast(gamma[idx], d, dtype))
+            sub -= base
+            sub *= 1 / width
+            np.clip(sub, 0.0, 1.0, out=sub)
+            np.power(sub, broadcast(gamma[idx], d, dtype), out=sub)
+            sub *= width
+            sub += base
+            if sub is not out:
+                out[idx] = sub
         return out, {}
 
 
@@ -530,7 +538,7 @@ class IntensityScale(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        span = batch.intensity_range()[2]
+        span = batch.span()
         d, dtype = batch.spatial_dims, batch.work.dtype
         scale = broadcast(params["scale"], d, dtype)
         shift = broadcast(params["offset"].astype(np.float64) * span, d, dtype)

@@ -80,7 +80,7 @@ class JpegCompression(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo, hi, _ = batch.intensity_range()
+        lo, hi = batch.bounds()
         out = batch.work.copy()
         for i, quality in enumerate(params["quality"]):
             if quality is None or hi[i] <= lo[i]:

@@ -246,11 +246,14 @@ class Ghosting(Perturbation):
                     planes = np.arange(0, n, ghosts[i])
                     planes = planes[planes != n // 2]  # the centre plane is restored
                     gain[row, (planes - n // 2) % n] = 1.0 - intensity[i]
+                # Only the real part is kept, which equals filtering with the gain made
+                # Hermitian, (g(k) + g(-k)) / 2: a real-input transform of half the size.
+                gain = 0.5 * (gain + np.roll(gain[:, ::-1], 1, axis=1))[:, : n // 2 + 1]
                 view = [idx.size] + [1] * d
-                view[1 + axis] = n
-                spectra = fft.fft(batch.work[idx], axis=1 + axis)
+                view[1 + axis] = n // 2 + 1
+                spectra = fft.rfft(batch.work[idx], axis=1 + axis)
                 spectra *= gain.reshape(view).astype(spectra.real.dtype)
-                out[idx] = fft.ifft(spectra, axis=1 + axis).real
+                out[idx] = fft.irfft(spectra, n=n, axis=1 + axis)
         return out, {}
 
 
@@ -357,7 +360,7 @@ class Spike(Perturbation):
     @classmethod
     def _kernel(cls, batch, params, seeds):
         shape = batch.spatial_shape
-        span = batch.intensity_range()[2]
+        span = batch.span()
         amplitude = params["intensity"].astype(np.float64) * span
         counts = params["n_spikes"].astype(int)
         out = batch.work.copy()
@@ -372,10 +375,21 @@ class Spike(Perturbation):
                 if k.any() or all(n == 1 for n in shape):
                     spikes.append(tuple(int(v) for v in k))
             positions[i] = tuple(spikes)
-            if amplitude[i] == 0:
-                continue
-            total = sum(cls.pattern(shape, k) for k in spikes)
-            out[i] += (amplitude[i] * total).astype(out.dtype)
+        complex_dtype = np.complex64 if out.dtype == np.float32 else np.complex128
+        coords = [np.arange(n) / n for n in shape]
+        for j in range(int(counts.max(initial=0))):
+            rows = np.flatnonzero((counts > j) & (amplitude > 0))
+            for idx in _chunks(rows, int(np.prod(shape))):
+                freq = np.array([positions[i][j] for i in idx], dtype=np.float64)
+                # The pattern amplitude * cos(2 pi k.r / N) is the real part of a product
+                # of one complex exponential per axis: outer products over the batch.
+                wave = amplitude[idx].astype(complex_dtype)
+                for axis, r in enumerate(coords):
+                    factor = np.exp(2j * np.pi * np.outer(freq[:, axis], r)).astype(
+                        complex_dtype)
+                    wave = wave[..., None] * factor.reshape(
+                        (idx.size,) + (1,) * axis + (r.size,))
+                out[idx] += wave.real
         return out, {"frequencies": positions}
 
 

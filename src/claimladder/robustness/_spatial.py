@@ -358,7 +358,7 @@ class Translation(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo = batch.intensity_range()[0]
+        lo = batch.bounds()[0]
         out = batch.work.copy()
         shape = batch.spatial_shape
         for i, shift in enumerate(params["shift"]):
@@ -456,7 +456,7 @@ class Rotation(Perturbation):
 
     @classmethod
     def _kernel(cls, batch, params, seeds):
-        lo = batch.intensity_range()[0]
+        lo = batch.bounds()[0]
         out = batch.work.copy()
         shape = np.asarray(batch.spatial_shape, dtype=np.float64)
         centre = (shape - 1) / 2

@@ -51,7 +51,7 @@ def _fraction(value: Any, param: str) -> float:
 
 def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
                  corner_fraction: float = 0.15,
-                 border_fraction: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+                 border_fraction: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Mask corners, borders and detected text/markers of one 2D image.
 
     Parameters
@@ -62,7 +62,7 @@ def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
         What to mask.
     corner_fraction : float, default 0.15
         Side of the four corner squares, as a fraction of height and width.
-    border_fraction : float, default 0.08
+    border_fraction : float, default 0.05
         Width of the four border strips, as a fraction of height and width.
 
     Returns
@@ -153,7 +153,7 @@ def check_masking(
     image_ids: Sequence[Any] | None = None,
     regions: Sequence[str] = MASK_REGIONS,
     corner_fraction: float = 0.15,
-    border_fraction: float = 0.08,
+    border_fraction: float = 0.05,
     metric: str = "roc_auc",
     threshold: float = 0.5,
     criterion_max_drop: float = 0.05,
@@ -178,8 +178,11 @@ def check_masking(
         Ids for the examples.
     regions : sequence of {"corners", "borders", "text"}, default all
         Regions masked, each on its own and (with several) all together.
-    corner_fraction, border_fraction : float, default 0.15 and 0.08
-        Sizes of the corner squares and border strips (see :func:`mask_regions`).
+    corner_fraction, border_fraction : float, default 0.15 and 0.05
+        Sizes of the corner squares and border strips (see :func:`mask_regions`);
+        the defaults cover the usual marker and annotation positions while
+        hiding little of the field of view (a wider border strip removes
+        peripheral anatomy, which a weak model then misses).
     metric : str, default "roc_auc"
         Metric compared before and after masking.
     threshold : float, default 0.5
@@ -193,15 +196,23 @@ def check_masking(
     Returns
     -------
     Finding
-        ``shortcuts.masking`` on rung 5 (ROBUSTNESS). Judged on the variant
-        with the largest drop: ``fail`` when the drop exceeds the criterion
-        and its paired interval excludes 0 (the model relies on
-        non-anatomical regions), ``warn`` when it exceeds the criterion
-        without excluding 0, ``pass`` otherwise, ``not_evaluable`` when the
-        metric is undefined. The table has one row per variant (``none`` is
-        the clean images); examples are the images whose score changed most
-        (before/after scores in ``params["example_scores"]``); the plot is a
-        forest of the drops.
+        ``shortcuts.masking`` on rung 5 (ROBUSTNESS), judged on the primary
+        variant -- every requested region masked at once (the single-region
+        variants, in the table, show which region matters; judging only the
+        primary avoids picking the worst of several noisy drops):
+
+        - ``fail``: the paired drop exceeds ``criterion_max_drop`` and its
+          interval excludes 0 -- the model relies on non-anatomical regions;
+        - ``warn``: the drop is established (interval above 0) but within
+          the criterion;
+        - ``pass``: no established drop (an uncertain drop is reported in
+          the message with its interval);
+        - ``not_evaluable``: the metric is undefined.
+
+        The table has one row per variant (``none`` is the clean images);
+        examples are the images whose score changed most under the primary
+        variant (before/after scores in ``params["example_scores"]``); the
+        plot is a forest of the drops.
 
     Notes
     -----
@@ -300,8 +311,8 @@ def check_masking(
                      "p_value": comparison.p_value, "flip_rate": float(flipped.mean()),
                      "mean_abs_change": float(np.abs(scores - clean).mean())})
     table = pd.DataFrame(rows)
-    criterion = (f"{metric} drop <= {criterion_max_drop:g} when corners, borders and text are "
-                 "masked (fail only when the paired interval excludes 0)")
+    criterion = (f"no established {metric} drop above {criterion_max_drop:g} when the "
+                 f"{', '.join(regions)} are masked")
     params = {"regions": list(regions), "corner_fraction": corner_fraction,
               "border_fraction": border_fraction, "metric": metric, "threshold": threshold}
     plot = Plot(kind="forest", title=f"{metric} drop when regions are masked",
@@ -317,7 +328,7 @@ def check_masking(
                        message=f"Masking probe not evaluable: {metric} is undefined on these "
                                "images (one class only?).",
                        criterion=criterion, table=table, plots=(plot,), params=params)
-    worst = judged.loc[judged["drop"].idxmax()]
+    worst = judged.iloc[-1]  # the primary variant: every requested region at once
     estimate = Estimate(value=worst["drop"], ci=ConfidenceInterval(
         low=_nan(worst["drop_ci_low"]), high=_nan(worst["drop_ci_high"])),
         confidence_level=confidence_level, method=f"paired {clean_est.method}", n=n,
@@ -329,21 +340,23 @@ def check_masking(
     params["example_scores"] = [
         {"image_id": str(ids[i]), "variant": str(worst["variant"]), "before": float(clean[i]),
          "after": float(masked_scores[worst["variant"]][i])} for i in order]
-    params["worst_variant"] = str(worst["variant"])
+    params["primary_variant"] = str(worst["variant"])
+    masked_what = str(worst["variant"]).replace("+", ", ")
     drop_text = (f"{metric} drops by {worst['drop']:.3f} [{worst['drop_ci_low']:.3f}, "
                  f"{worst['drop_ci_high']:.3f}] (from {clean_est.value:.3f} to "
-                 f"{worst['estimate']:.3f}) when the {worst['variant']} are masked; "
+                 f"{worst['estimate']:.3f}) when the {masked_what} are masked; "
                  f"{worst['flip_rate']:.0%} of predictions flip")
-    if worst["drop"] > criterion_max_drop and _nan(worst["drop_ci_low"]) > 0:
+    established = _nan(worst["drop_ci_low"]) > 0
+    if established and worst["drop"] > criterion_max_drop:
         status = Status.FAIL
         message = (f"{drop_text}: the model relies on non-anatomical regions (markers, text, "
                    "borders).")
-    elif worst["drop"] > criterion_max_drop:
+    elif established:
         status = Status.WARN
-        message = f"{drop_text}; the drop exceeds the criterion but is not established."
+        message = f"{drop_text}: a small but established reliance on these regions."
     else:
         status = Status.PASS
-        message = f"{drop_text}: within the criterion."
+        message = f"{drop_text}: no established drop."
     return Finding(check="shortcuts.masking", rung=Rung.ROBUSTNESS, status=status,
                    message=message, estimate=estimate, criterion=criterion, table=table,
                    plots=(plot,), examples=examples, params=params)

@@ -34,7 +34,8 @@ class ProbeResult:
     codes : numpy.ndarray of int
         Class index of every row.
     scores : numpy.ndarray of shape (n, K)
-        Out-of-fold decision score of every class.
+        Out-of-fold decision score of every class (the ridge fit without its
+        intercept, so that folds are comparable).
     auroc : float
         Binary: AUROC of the second class's score; else the macro
         one-vs-rest AUROC.
@@ -50,6 +51,8 @@ class ProbeResult:
         ``"cluster"`` (targets permuted between patients) or ``"row"``.
     n_splits : int
         Folds actually used.
+    folds : numpy.ndarray of int
+        Fold of every row (whole patients per fold).
     """
 
     classes: np.ndarray
@@ -62,6 +65,7 @@ class ProbeResult:
     balanced_accuracy: float
     permuted_by: str
     n_splits: int
+    folds: np.ndarray
 
     @property
     def predicted(self) -> np.ndarray:
@@ -167,14 +171,16 @@ def ridge_probe(features: np.ndarray, target: np.ndarray, clusters: np.ndarray |
         xtr = (x[train] - mean) / std
         xte = (x[test] - mean) / std
         y = onehot[train].reshape(train.sum(), r * k)
-        y_mean = y.mean(axis=0)
-        yc = y - y_mean
+        yc = y - y.mean(axis=0)
         lam = ridge * xtr.shape[0]
         if d <= xtr.shape[0]:
             w = np.linalg.solve(xtr.T @ xtr + lam * np.eye(d), xtr.T @ yc)
         else:
             w = xtr.T @ np.linalg.solve(xtr @ xtr.T + lam * np.eye(xtr.shape[0]), yc)
-        scores[test] = (xte @ w + y_mean).reshape(test.sum(), r, k)
+        # No intercept: the training fold's class frequencies would shift each fold's
+        # scores against the classes it holds out (pooled out-of-fold AUROC then sits
+        # below 0.5 under the null); a constant common to all folds changes no AUROC.
+        scores[test] = (xte @ w).reshape(test.sum(), r, k)
     stat = _statistic(replicates, scores, k)
     observed, null = float(stat[0]), stat[1:]
     finite = null[np.isfinite(null)]
@@ -188,7 +194,7 @@ def ridge_probe(features: np.ndarray, target: np.ndarray, clusters: np.ndarray |
                        threshold=threshold, p_value=p_value,
                        balanced_accuracy=float(np.mean(recalls)),
                        permuted_by="cluster" if constant and clusters is not None else "row",
-                       n_splits=n_splits)
+                       n_splits=n_splits, folds=fold)
 
 
 def balanced_accuracy_ci(codes: np.ndarray, predicted: np.ndarray, clusters: np.ndarray | None,

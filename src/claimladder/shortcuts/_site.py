@@ -182,9 +182,11 @@ def check_site_predictability(
           label's prevalence differs across sites (tested by chi-square,
           reported); ``pass`` otherwise.
         - ``site_from_scores``: the probe sees only the model's logit score
-          centred on its mean within each label, so prevalence differences
-          between sites do not count: ``fail`` when the site is predictable
-          from it (the model's output carries the site beyond the label),
+          centred on its mean within each label (one feature per label, zero
+          for the other labels), so prevalence differences between sites do
+          not count while a site whose negatives score high and positives
+          low does: ``fail`` when the site is predictable from it (the
+          model's output carries the site beyond the label),
           ``warn`` when significant but below ``min_auroc``, ``pass``
           otherwise.
         - ``not_evaluable`` with fewer than two sites or two patients.
@@ -328,19 +330,24 @@ def _scores_finding(y_score, y, sites, clusters, ids, keep, attribute, *, n_spli
     ok = keep & np.isfinite(score) & ~pd.isna(pd.Series(y)).to_numpy()
     logit = np.log(np.clip(score, _SCORE_EPS, 1 - _SCORE_EPS)) - np.log(
         np.clip(1 - score, _SCORE_EPS, 1 - _SCORE_EPS))
-    residual = logit.copy()
     labels = y.astype(str)
-    for label in np.unique(labels[ok]):
+    strata = np.unique(labels[ok])
+    # One feature per label: the logit centred within that label, zero elsewhere. Every
+    # feature has mean zero within each label, so the probe cannot read the site off the
+    # label (prevalence), yet it can learn that, say, negatives score higher and positives
+    # lower at one site.
+    residual = np.zeros((n, strata.size))
+    for j, label in enumerate(strata):
         rows = ok & (labels == label)
-        residual[rows] -= residual[rows].mean()
+        residual[rows, j] = logit[rows] - logit[rows].mean()
     cl = None if clusters is None else clusters[ok]
-    probe = ridge_probe(residual[ok, None], sites[ok], cl, n_splits=n_splits,
+    probe = ridge_probe(residual[ok], sites[ok], cl, n_splits=n_splits,
                         n_permutations=n_permutations, alpha=alpha, rng=rng)
     auroc = probe_auroc(probe, cl, n_resamples=n_resamples, confidence_level=confidence_level,
                         rng=rng_ci)
     balanced = balanced_accuracy_ci(probe.codes, probe.predicted, cl, n_resamples=n_resamples,
                                     confidence_level=confidence_level, rng=rng_ci)
-    table = pd.DataFrame(probe_rows("model score (label-centred logit)", probe, auroc,
+    table = pd.DataFrame(probe_rows("model score (logit centred within label)", probe, auroc,
                                     balanced))
     significant, predictable = _status(probe, alpha, min_auroc)
     stats = (f"AUROC {auroc.format()}, permutation threshold {probe.threshold:.3f}, "
@@ -364,7 +371,7 @@ def _scores_finding(y_score, y, sites, clusters, ids, keep, attribute, *, n_spli
                    message=message, estimate=auroc, criterion=criterion, table=table,
                    examples=_site_typical(probe, ids[ok], MAX_EXAMPLES)
                    if status is Status.FAIL else (),
-                   params={**params, "features": "label-centred logit score",
+                   params={**params, "features": "logit score centred within each label",
                            "permuted_by": probe.permuted_by, "significant": significant,
                            "n_excluded": int((~ok).sum())})
 

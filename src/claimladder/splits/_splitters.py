@@ -533,6 +533,9 @@ class TemporalSplit(_Splitter):
         try:
             parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
         except (TypeError, ValueError):
+            parsed = None
+        if parsed is None or not pd.api.types.is_datetime64_any_dtype(parsed):
+            # Mixed UTC offsets give an error or object values, depending on pandas.
             # Different UTC offsets are comparable in UTC; naive next to zoned times are not.
             zoned = {getattr(pd.Timestamp(v), "tzinfo", None) is not None
                      for v in raw.dropna()}
@@ -551,6 +554,7 @@ class TemporalSplit(_Splitter):
                 f"{listing(raw[bad].tolist())}). Fix: write ISO 8601 dates such as "
                 "'2021-03-01', or exclude those rows from the cohort first."
             )
+        parsed = pd.Series(parsed)  # to_datetime of an Index gives an Index, without .dt
         cutoff = self.cutoff
         tz = getattr(parsed.dt, "tz", None)
         if tz is not None and cutoff.tzinfo is None:

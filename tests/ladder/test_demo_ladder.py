@@ -45,6 +45,9 @@ def test_planted_study_fails_where_planted(planted):
     assert _status(planted, "leakage.filename_label") == ["fail"]
     assert _status(planted, "leakage.pixel_markers") == ["fail"]
     assert any("age = " in entry for entry in planted.not_validated_for)
+    # the portable unit is miscalibrated, and confidently wrong: its abstention rule fails
+    assert _status(planted, "calibration.ece", partition="site_D") == ["fail"]
+    assert _status(planted, "calibration.abstention", partition="site_D") == ["fail"]
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from ._rung0 import cohort_findings
 from ._rung1 import internal_findings
 from ._rung2 import external_findings
 from ._rung3 import bias_findings
+from ._rung4 import calibration_findings
 from ._seals import seal_findings
 from ._study import Study
 
@@ -22,6 +23,7 @@ RUNG_RUNNERS: dict[Rung, Callable[[StudyData], list[Finding]]] = {
     Rung.INTERNAL: internal_findings,
     Rung.EXTERNAL: external_findings,
     Rung.BIAS: bias_findings,
+    Rung.CALIBRATION: calibration_findings,
 }
 
 

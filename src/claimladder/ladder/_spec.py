@@ -87,7 +87,7 @@ CRITERIA_DEFAULTS: dict[str, dict[str, float]] = {
     "internal": {"min_auroc": 0.70},
     "external": {"max_auroc_drop": 0.05},
     "bias": {"max_subgroup_auroc_gap": 0.05, "min_group_size": 30},
-    "calibration": {"max_ece": 0.05},
+    "calibration": {"max_ece": 0.05, "target_error": 0.10},
     "robustness": {"max_auroc_drop": 0.05},
     "utility": {"min_auroc_gain_over_metadata": 0.05},
 }
@@ -99,7 +99,7 @@ _CRITERIA_KEYS = {
     "external": {"max_auroc_drop": _FRACTION},
     "bias": {"max_subgroup_auroc_gap": _FRACTION,
              "min_group_size": Key(_is_count, "an integer >= 1")},
-    "calibration": {"max_ece": _FRACTION},
+    "calibration": {"max_ece": _FRACTION, "target_error": _FRACTION},
     "robustness": {"max_auroc_drop": _FRACTION},
     "utility": {"min_auroc_gain_over_metadata": _FRACTION},
 }

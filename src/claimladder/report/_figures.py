@@ -54,7 +54,8 @@ def _forest(plot: Plot) -> str:
     fig, ax = _figure(6.0, max(2.0, 0.28 * len(data) + 1.0))
     ys = list(range(len(data)))[::-1]
     ax.errorbar(data["estimate"], ys,
-                xerr=[data["estimate"] - data["ci_low"], data["ci_high"] - data["estimate"]],
+                xerr=[(data["estimate"] - data["ci_low"]).clip(lower=0).fillna(0),
+                      (data["ci_high"] - data["estimate"]).clip(lower=0).fillna(0)],
                 fmt="o", color="#1f4e79", ecolor="#7f9fbf", capsize=2, markersize=4)
     reference = plot.options.get("reference")
     if reference is not None:
@@ -66,7 +67,48 @@ def _forest(plot: Plot) -> str:
     return _svg(fig)
 
 
-RENDERERS: dict[str, Callable[[Plot], str]] = {"roc": _roc, "forest": _forest}
+def _reliability(plot: Plot) -> str:
+    """Observed vs predicted per ``partition`` with CI bars, and the diagonal."""
+    fig, ax = _figure()
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+    for name, rows in plot.data.groupby("partition", sort=False):
+        rows = rows.dropna(subset=["mean_predicted", "observed"])
+        ax.errorbar(rows["mean_predicted"], rows["observed"],
+                    yerr=[(rows["observed"] - rows["ci_low"]).clip(lower=0).fillna(0),
+                          (rows["ci_high"] - rows["observed"]).clip(lower=0).fillna(0)],
+                    fmt="o-", markersize=3, linewidth=1.2, capsize=2, label=str(name))
+    ax.set_xlabel("Mean predicted probability")
+    ax.set_ylabel("Observed positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.set_title(plot.title, fontsize=10)
+    return _svg(fig)
+
+
+def _line(plot: Plot) -> str:
+    """Generic lines: options name ``x``, ``y``, ``series`` and optional ``band`` columns."""
+    opts = plot.options
+    x, y = opts.get("x", "x"), opts.get("y", "y")
+    series = opts.get("series")
+    band = opts.get("band")
+    fig, ax = _figure(6.0, 4.0)
+    groups = plot.data.groupby(series, sort=False) if series else [("", plot.data)]
+    for name, rows in groups:
+        ax.plot(rows[x], rows[y], label=str(name), linewidth=1.4)
+        if band and {band[0], band[1]} <= set(rows.columns):
+            ax.fill_between(rows[x], rows[band[0]], rows[band[1]], alpha=0.2)
+    ax.set_xlabel(str(opts.get("xlabel", x)))
+    ax.set_ylabel(str(opts.get("ylabel", y)))
+    if series:
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_title(plot.title, fontsize=10)
+    return _svg(fig)
+
+
+RENDERERS: dict[str, Callable[[Plot], str]] = {"roc": _roc, "forest": _forest,
+                                               "reliability": _reliability, "line": _line}
 
 
 def render_plot(plot: Plot) -> str | None:

@@ -25,7 +25,8 @@ def test_demo_end_to_end(demo_run):
             "leakage.patient_overlap", "leakage.metadata_label", "leakage.filename_label",
             "leakage.dicom_phi", "leakage.pixel_markers", "internal.performance_by_partition",
             "external.auroc_drop", "bias.auroc_gap", "bias.subgroup_table", "calibration.ece",
-            "calibration.reliability", "calibration.abstention"} <= set(checks)
+            "calibration.reliability", "calibration.abstention", "utility.metadata_baseline",
+            "utility.net_benefit", "utility.triage"} <= set(checks)
     auroc = checks["internal.roc_auc"]["estimate"]
     assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
     assert auroc["n_clusters"] < auroc["n"]  # clustered by patient, several images each

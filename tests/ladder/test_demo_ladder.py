@@ -48,6 +48,8 @@ def test_planted_study_fails_where_planted(planted):
     # the portable unit is miscalibrated, and confidently wrong: its abstention rule fails
     assert _status(planted, "calibration.ece", partition="site_D") == ["fail"]
     assert _status(planted, "calibration.abstention", partition="site_D") == ["fail"]
+    baseline = next(f for f in planted.findings if f.check == "utility.metadata_baseline")
+    assert baseline.status.value == "pass" and baseline.estimate.ci.low > 0
 
 
 @pytest.mark.slow

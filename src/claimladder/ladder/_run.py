@@ -12,6 +12,7 @@ from ._rung1 import internal_findings
 from ._rung2 import external_findings
 from ._rung3 import bias_findings
 from ._rung4 import calibration_findings
+from ._rung6 import utility_findings
 from ._seals import seal_findings
 from ._study import Study
 
@@ -24,6 +25,7 @@ RUNG_RUNNERS: dict[Rung, Callable[[StudyData], list[Finding]]] = {
     Rung.EXTERNAL: external_findings,
     Rung.BIAS: bias_findings,
     Rung.CALIBRATION: calibration_findings,
+    Rung.UTILITY: utility_findings,
 }
 
 

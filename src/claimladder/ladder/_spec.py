@@ -89,7 +89,7 @@ CRITERIA_DEFAULTS: dict[str, dict[str, float]] = {
     "bias": {"max_subgroup_auroc_gap": 0.05, "min_group_size": 30},
     "calibration": {"max_ece": 0.05, "target_error": 0.10},
     "robustness": {"max_auroc_drop": 0.05},
-    "utility": {"min_auroc_gain_over_metadata": 0.05},
+    "utility": {"min_auroc_gain_over_metadata": 0.05, "target_sensitivity": 0.90},
 }
 
 _CRITERIA_KEYS = {
@@ -101,7 +101,8 @@ _CRITERIA_KEYS = {
              "min_group_size": Key(_is_count, "an integer >= 1")},
     "calibration": {"max_ece": _FRACTION, "target_error": _FRACTION},
     "robustness": {"max_auroc_drop": _FRACTION},
-    "utility": {"min_auroc_gain_over_metadata": _FRACTION},
+    "utility": {"min_auroc_gain_over_metadata": _FRACTION,
+                "target_sensitivity": _FRACTION},
 }
 
 STUDY_SCHEMA = Table(keys={

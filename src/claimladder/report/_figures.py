@@ -99,6 +99,13 @@ def _line(plot: Plot) -> str:
         ax.plot(rows[x], rows[y], label=str(name), linewidth=1.4)
         if band and {band[0], band[1]} <= set(rows.columns):
             ax.fill_between(rows[x], rows[band[0]], rows[band[1]], alpha=0.2)
+    if opts.get("reference") is not None:
+        ax.axhline(float(opts["reference"]), color="#999999", linestyle=":", linewidth=1)
+    if opts.get("highlight_x"):
+        low, high = opts["highlight_x"]
+        ax.axvspan(float(low), float(high), color="#1f4e79", alpha=0.05)
+    if opts.get("ylim"):
+        ax.set_ylim(*map(float, opts["ylim"]))
     ax.set_xlabel(str(opts.get("xlabel", x)))
     ax.set_ylabel(str(opts.get("ylabel", y)))
     if series:

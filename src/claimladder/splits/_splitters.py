@@ -9,6 +9,8 @@ are keyword-only arguments of ``split``.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -531,7 +533,9 @@ class TemporalSplit(_Splitter):
                 f"Got {len(raw)} values instead."
             )
         try:
-            parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+            with warnings.catch_warnings():  # mixed offsets are handled just below
+                warnings.simplefilter("ignore", FutureWarning)
+                parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
         except (TypeError, ValueError):
             parsed = None
         if parsed is None or not pd.api.types.is_datetime64_any_dtype(parsed):

@@ -130,9 +130,9 @@ def part1(args) -> None:
             print(f"{'transform':<11} {'ours':>9} {'ours rand':>10} {'TorchIO':>9} "
                   f"{'ratio':>7} {'ratio rand':>11}  target")
             for name, ours, ours_random, factory in transforms_2d_3d():
-                t_ours = best_of(lambda o=ours: o(images, rng=0), args.repeats)
-                t_rand = best_of(lambda o=ours_random: o(images, rng=0), args.repeats)
-                t_tio = best_of(lambda f=factory: run_torchio(f, subset, dims),
+                t_ours = best_of(lambda o=ours, x=images: o(x, rng=0), args.repeats)
+                t_rand = best_of(lambda o=ours_random, x=images: o(x, rng=0), args.repeats)
+                t_tio = best_of(lambda f=factory, x=subset, d=dims: run_torchio(f, x, d),
                                 args.torchio_repeats) * scale
                 target = TARGETS_2D[name] if dims == 2 else 1.0
                 ratio, ratio_rand = t_tio / t_ours, t_tio / t_rand
@@ -198,8 +198,8 @@ def part2(args) -> None:
     for name in DEFAULT_PERTURBATIONS:
         p = PERTURBATIONS[name]
         batch = images[test]
-        per[name] = best_of(lambda p=p: [p.at_severity(s)(batch, rng=0) for s in range(1, 6)],
-                            1)
+        per[name] = best_of(
+            lambda p=p, x=batch: [p.at_severity(s)(x, rng=0) for s in range(1, 6)], 1)
     slowest = sorted(per.items(), key=lambda kv: -kv[1])
     print("  perturbation time per perturbation (5 severities): " + ", ".join(
         f"{k} {v:.2f}s" for k, v in slowest))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,7 +51,7 @@ def test_graded_nested_and_deterministic(cls, meta):
     sizes = [len(c) for c in cells]
     assert sizes[0] == 0 and all(np.diff(sizes) > 0)
     if cls is not ShuffledMetadata:  # a shuffle may hand a cell back an equal value
-        for smaller, larger in zip(cells, cells[1:], strict=False):
+        for smaller, larger in itertools.pairwise(cells):
             assert smaller <= larger
     expected = 0.5 * meta.size
     assert sizes[-1] == pytest.approx(expected, rel=0.15)

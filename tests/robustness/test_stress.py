@@ -118,7 +118,7 @@ def test_boundary_and_findings(study):
 
 def test_boundary_rules_are_ordered(study):
     images, y, groups, _ = study
-    kwargs = dict(groups=groups, perturbations=["gaussian_noise"], rng=0)
+    kwargs = {"groups": groups, "perturbations": ["gaussian_noise"], "rng": 0}
     low = stress_test(fragile_model, images, y, boundary_rule="ci_low", **kwargs)
     mid = stress_test(fragile_model, images, y, **kwargs)
     high = stress_test(fragile_model, images, y, boundary_rule="ci_high", **kwargs)
@@ -127,7 +127,7 @@ def test_boundary_rules_are_ordered(study):
 
 
 def test_rerun_reads_the_cache_and_order_does_not_matter(study):
-    images, y, groups, ids = study
+    images, y, groups, _ = study
     calls = []
 
     def model(x):
@@ -135,8 +135,8 @@ def test_rerun_reads_the_cache_and_order_does_not_matter(study):
         return robust_model(x)
 
     adapter = load_model(model)
-    kwargs = dict(groups=groups, perturbations=["motion", "spike"], severities=(0, 2, 4),
-                  rng=5)
+    kwargs = {"groups": groups, "perturbations": ["motion", "spike"],
+              "severities": (0, 2, 4), "rng": 5}
     first = stress_test(adapter, images, y, **kwargs)
     n_scored = adapter.n_images_predicted
     assert n_scored == len(y) * 5  # clean + 2 perturbations x 2 severities

@@ -385,9 +385,12 @@ def rung_verdict(rung: Rung, findings: Iterable[Finding]) -> RungVerdict:
     if status is Status.PASS:
         summary = f"{len(cited)} check(s) passed."
     else:
-        summary = " ".join(f.message for f in cited[:3])
-        if len(cited) > 3:
-            summary += f" (+{len(cited) - 3} more)"
+        checks = list(dict.fromkeys(f.check for f in cited))
+        listed = ", ".join(checks[:4]) + (f" (+{len(checks) - 4} more)" if len(checks) > 4 else "")
+        first = cited[0].message
+        if len(first) > 220:
+            first = first[:217].rsplit(" ", 1)[0] + "..."
+        summary = f"{status.value.replace('_', ' ')}: {listed}. {first}"
     n_ne = sum(f.status is Status.NOT_EVALUABLE for f in own)
     if n_ne and status is not Status.NOT_EVALUABLE:
         summary += f" {n_ne} check(s) not evaluable."

@@ -55,6 +55,14 @@ def as_image_batch(images: Any, *, owner: str) -> np.ndarray:
 
     Accepts an array (or torch tensor) with a leading batch axis, or a
     sequence of equally shaped 2D or 3D arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from claimladder.models import as_image_batch
+    >>> batch = as_image_batch([np.zeros((4, 5), np.uint16)] * 3, owner="example")
+    >>> batch.shape, batch.dtype
+    ((3, 4, 5), dtype('float32'))
     """
     if _is_torch_tensor(images):
         images = images.detach().cpu().numpy()

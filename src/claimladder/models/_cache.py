@@ -15,7 +15,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,9 +224,3 @@ class PredictionCache:
         with self._lock:
             self._memory.clear()
             self._seen_shards.clear()
-
-    def keys_for(self, digests: Iterable[str], *, perturbation: str = "none",
-                 severity: int = 0, seed: int | None = None) -> list[CacheKey]:
-        """Keys of several images under one perturbation, severity and seed."""
-        return [CacheKey(image=d, perturbation=perturbation, severity=severity, seed=seed)
-                for d in digests]

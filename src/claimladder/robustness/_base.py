@@ -25,11 +25,11 @@ import pandas as pd
 from .._core import RngLike, check_option, check_rng
 
 __all__ = [
+    "SEVERITY_LEVELS",
     "GradedPerturbation",
     "Perturbation",
     "PerturbationResult",
     "RandomPerturbation",
-    "SEVERITY_LEVELS",
     "image_seeds",
 ]
 
@@ -54,6 +54,14 @@ def image_seeds(rng: RngLike | Sequence[int] | np.ndarray, n: int, *, owner: str
     derives them from image content, so an image's perturbation does not
     depend on the batch it is in); otherwise ``n`` seeds are drawn from
     ``check_rng(rng)``.
+
+    Examples
+    --------
+    >>> from claimladder.robustness import image_seeds
+    >>> image_seeds([7, 8], 2, owner="example").tolist()
+    [7, 8]
+    >>> bool((image_seeds(0, 3, owner="example") == image_seeds(0, 3, owner="example")).all())
+    True
     """
     if isinstance(rng, (list, tuple, np.ndarray)):
         seeds = np.asarray(rng)
@@ -88,7 +96,7 @@ class PerturbationResult:
 class Batch:
     """A validated batch: float work array, spatial rank, and how to restore the input form."""
 
-    __slots__ = ("work", "spatial_dims", "_dtype", "_torch", "_squeeze", "_bounds", "_span")
+    __slots__ = ("_bounds", "_dtype", "_span", "_squeeze", "_torch", "spatial_dims", "work")
 
     def __init__(self, images: Any, spatial_dims: int | None, *, owner: str) -> None:
         self._torch = None
@@ -158,8 +166,8 @@ class Batch:
             step = max(1, -(-flat.shape[1] // _RANGE_SAMPLES))
             sample = flat[:, ::step]
             m = sample.shape[1]
-            k_lo = int(round(_RANGE_PERCENTILES[0] / 100 * (m - 1)))
-            k_hi = int(round(_RANGE_PERCENTILES[1] / 100 * (m - 1)))
+            k_lo = round(_RANGE_PERCENTILES[0] / 100 * (m - 1))
+            k_hi = round(_RANGE_PERCENTILES[1] / 100 * (m - 1))
             part = np.partition(sample, (k_lo, k_hi), axis=1)
             span = part[:, k_hi].astype(np.float64) - part[:, k_lo]
             lo, hi = self.bounds()

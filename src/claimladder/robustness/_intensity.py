@@ -87,8 +87,9 @@ class GaussianNoise(Perturbation):
 
     Notes
     -----
-    ``x + sigma * span * z`` with ``z`` standard normal (Box-Muller pairs,
-    see :func:`standard_normal`), drawn from the image's own seed.
+    ``x + sigma * span * z`` with ``z`` standard normal (Box-Muller pairs
+    of float uniforms, faster than NumPy's ziggurat on float32; the largest
+    float32 draw is 5.8 standard deviations), drawn from the image's own seed.
     Equivalent to TorchIO's ``Noise(mean=0, std=sigma * span)``.
 
     Examples

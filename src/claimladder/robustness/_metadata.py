@@ -17,8 +17,8 @@ from ._base import GradedPerturbation, check_nonnegative, check_range, image_see
 __all__ = [
     "MetadataPerturbation",
     "MetadataResult",
-    "RandomMetadataPerturbation",
     "MissingMetadata",
+    "RandomMetadataPerturbation",
     "RandomMissingMetadata",
     "RandomShuffledMetadata",
     "RandomWrongMetadata",

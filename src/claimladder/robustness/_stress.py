@@ -87,7 +87,7 @@ class _Ladder:
 
 def _ladders(perturbations: Any, severities: tuple[int, ...]) -> list[_Ladder]:
     owner = "stress_test"
-    if isinstance(perturbations, (str, type)) or isinstance(perturbations, GradedPerturbation):
+    if isinstance(perturbations, (str, type, GradedPerturbation)):
         perturbations = [perturbations]
     ladders: list[_Ladder] = []
     if isinstance(perturbations, Mapping):
@@ -591,8 +591,9 @@ def stress_test(
                         confidence_level=confidence_level, rng=gen, pos_label=pos_label)
                 timings["metrics"] += time.perf_counter() - t0
                 diff = comparison.difference
-                drop = sign * diff.value
-                low, high = sorted((sign * diff.ci.low, sign * diff.ci.high))
+                # "+ 0.0" turns the -0.0 of an unchanged metric into 0.0.
+                drop = sign * diff.value + 0.0
+                low, high = sorted((sign * diff.ci.low + 0.0, sign * diff.ci.high + 0.0))
                 if math.isnan(diff.ci.low):
                     low = high = math.nan
                 p = comparison.p_value

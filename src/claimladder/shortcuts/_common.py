@@ -53,7 +53,7 @@ def as_2d_images(images: Any, owner: str) -> list[np.ndarray]:
     """A list of 2D arrays from an ``(N, H, W)`` array or a sequence (torch tensors allowed)."""
     if type(images).__module__.split(".")[0] == "torch":
         images = images.detach().cpu().numpy()
-    items = list(images) if not isinstance(images, np.ndarray) else list(images)
+    items = list(images)
     out = []
     for i, image in enumerate(items):
         if type(image).__module__.split(".")[0] == "torch":

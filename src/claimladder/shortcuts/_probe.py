@@ -130,6 +130,21 @@ def ridge_probe(features: np.ndarray, target: np.ndarray, clusters: np.ndarray |
         standardised features.
     rng : int, Generator or None
         Seeds the folds and the permutations.
+
+    Returns
+    -------
+    ProbeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from claimladder.shortcuts import ridge_probe
+    >>> rng = np.random.default_rng(0)
+    >>> target = np.repeat(["A", "B"], 40)
+    >>> features = rng.normal(size=(80, 3)) + (target == "B")[:, None]
+    >>> probe = ridge_probe(features, target, None, n_permutations=99, rng=0)
+    >>> probe.auroc > probe.threshold, probe.p_value
+    (True, 0.01)
     """
     gen = check_rng(rng)
     fold_rng, perm_rng = spawn(gen, 2)

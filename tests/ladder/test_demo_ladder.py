@@ -48,6 +48,9 @@ def test_planted_study_fails_where_planted(planted):
     # the portable unit is miscalibrated, and confidently wrong: its abstention rule fails
     assert _status(planted, "calibration.ece", partition="site_D") == ["fail"]
     assert _status(planted, "calibration.abstention", partition="site_D") == ["fail"]
+    annotators = next(f for f in planted.findings if f.check == "labels.annotator_reference")
+    kappa = annotators.table[annotators.table["metric"] == "cohen_kappa"].set_index("annotator")
+    assert kappa.loc["reader_3", "estimate"] < kappa.loc["reader_1", "estimate"]
     baseline = next(f for f in planted.findings if f.check == "utility.metadata_baseline")
     assert baseline.status.value == "pass" and baseline.estimate.ci.low > 0
 
@@ -58,5 +61,6 @@ def test_clean_study_raises_no_false_alarm(clean):
     assert verdicts[0] == "pass"
     for check in ("external.auroc_drop", "bias.auroc_gap", "leakage.metadata_label",
                   "leakage.filename_label", "leakage.pixel_markers", "leakage.patient_overlap",
-                  "internal.roc_auc"):
+                  "leakage.dicom_phi", "internal.roc_auc", "utility.metadata_baseline",
+                  "labels.agreement", "labels.annotator_reference"):
         assert "fail" not in _status(clean, check), check

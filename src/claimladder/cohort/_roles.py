@@ -20,6 +20,7 @@ SINGLE_ROLES = (
     "protocol",
     "acquired_at",
     "label_certainty",
+    "adjudicated",
 )
 #: Roles that name several columns.
 LIST_ROLES = ("attributes", "annotators")
@@ -43,6 +44,9 @@ class ColumnRoles:
         Acquisition date (ISO 8601), used for temporal splits.
     label_certainty : str, optional
         Reader-reported certainty of the reference label.
+    adjudicated : str, optional
+        Boolean column marking the subset whose reference label was adjudicated
+        (consensus); annotators are compared with the reference there only.
     attributes : tuple of str
         Demographic and other attributes to describe and audit (age, sex, view ...).
     annotators : tuple of str
@@ -59,6 +63,7 @@ class ColumnRoles:
     protocol: str | None = None
     acquired_at: str | None = None
     label_certainty: str | None = None
+    adjudicated: str | None = None
     attributes: tuple[str, ...] = ()
     annotators: tuple[str, ...] = ()
 

@@ -961,6 +961,7 @@ manufacturer = "manufacturer"
 protocol = "protocol"
 acquired_at = "study_date"
 label_certainty = "label_certainty"
+adjudicated = "adjudicated"
 annotators = ["reader_1", "reader_2", "reader_3"]
 attributes = ["age", "sex", "view", "priority"]
 

@@ -7,6 +7,8 @@ import pandas as pd
 
 from .._core import Finding, Plot, Rung, Status
 from ..cohort import missingness, table_one
+from ..labels import check_agreement, check_annotators
+from ._common import captured_warnings, metric_options
 from ._data import StudyData
 
 __all__ = ["cohort_findings"]
@@ -17,6 +19,7 @@ def cohort_findings(data: StudyData) -> list[Finding]:
     findings = [_flow(data), _partitions(data), _table_one(data), _missingness(data)]
     if data.cohort.has_role("path"):
         findings.append(_image_files(data))
+    findings.extend(label_findings(data))
     return findings
 
 
@@ -127,3 +130,29 @@ def _missingness(data: StudyData) -> Finding:
     return Finding(check="cohort.missingness", rung=Rung.COHORT, status=status, message=message,
                    criterion=None if limit is None else f"missing fraction <= {limit:.0%}",
                    table=table)
+
+
+def label_findings(data: StudyData) -> list[Finding]:
+    """Annotator agreement (per site) and each annotator against the adjudicated reference."""
+    cohort = data.cohort
+    annotators = list(cohort.roles.annotators)
+    if len(annotators) < 2:
+        return []
+    ratings = cohort.table[annotators].apply(pd.to_numeric, errors="coerce")
+    by = cohort.column("site").astype(str).to_numpy() if cohort.has_role("site") else None
+    options = metric_options(data)
+    with captured_warnings():
+        findings = [check_agreement(ratings, by=by, by_name="site", ids=cohort.image_ids,
+                                    groups=cohort.patient_ids, rng=data.study.seed + 80,
+                                    **options)]
+        reference = pd.Series(cohort.y_true)
+        if cohort.has_role("adjudicated"):
+            flag = cohort.column("adjudicated").astype(str).str.lower().isin(
+                ["true", "1", "yes", "y"]).to_numpy()
+            reference = reference.where(flag)
+        findings.append(check_annotators(ratings, reference.to_numpy(), ids=cohort.image_ids,
+                                         groups=cohort.patient_ids, rng=data.study.seed + 81,
+                                         partition="adjudicated subset"
+                                         if cohort.has_role("adjudicated") else None,
+                                         **options))
+    return findings

@@ -121,7 +121,7 @@ STUDY_SCHEMA = Table(keys={
         "columns": Table(keys={
             **{role: _STR for role in ("image_id", "patient_id", "label", "path", "site",
                                        "scanner", "manufacturer", "protocol", "acquired_at",
-                                       "label_certainty")},
+                                       "label_certainty", "adjudicated")},
             "attributes": _STR_LIST,
             "annotators": _STR_LIST,
         }),

@@ -90,7 +90,8 @@ def _progress():
                     disable=not err_console.is_terminal)
 
 
-def _run_and_write(study: Any, out: Path, rungs: list[int] | None) -> tuple[Any, dict[str, Path]]:
+def _run_and_write(study: Any, out: Path, rungs: list[int] | None,
+                   model: Any = None) -> tuple[Any, dict[str, Path]]:
     from .ladder import RUNG_RUNNERS, run_ladder
     from .report import write_report
 
@@ -107,7 +108,8 @@ def _run_and_write(study: Any, out: Path, rungs: list[int] | None) -> tuple[Any,
                 steps[description] = progress.add_task(description, total=total)
             progress.update(steps[description], completed=done)
 
-        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung, progress=on_step)
+        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung, progress=on_step,
+                              model=model)
         progress.update(task, description="Writing the report")
         paths = write_report(evidence, out)
         progress.update(task, advance=1)
@@ -150,7 +152,7 @@ def demo(
 
     The demo exits 0 when it ran, whatever the verdicts: its failures are planted.
     """
-    from .datasets import make_demo_predictions, make_demo_study
+    from .datasets import fit_demo_model, make_demo_study
     from .ladder import load_study, partition_image_ids
 
     started = time.perf_counter()
@@ -161,9 +163,9 @@ def demo(
         demo_study = make_demo_study(study_dir, clean=clean, rng=seed, **kwargs)
         study = load_study(demo_study.study_path)
         progress.update(task, description="Training the demo model on the development partition")
-        make_demo_predictions(study_dir,
-                              train_image_ids=partition_image_ids(study, "development"), rng=seed)
-    evidence, paths = _run_and_write(study, out, None)
+        model, _ = fit_demo_model(
+            study_dir, train_image_ids=partition_image_ids(study, "development"), rng=seed)
+    evidence, paths = _run_and_write(study, out, None, model=model.predict_proba)
     if json_output:
         sys.stdout.write(evidence.to_json())
         return

@@ -26,7 +26,8 @@ def test_demo_end_to_end(demo_run):
             "leakage.dicom_phi", "leakage.pixel_markers", "internal.performance_by_partition",
             "external.auroc_drop", "bias.auroc_gap", "bias.subgroup_table", "calibration.ece",
             "calibration.reliability", "calibration.abstention", "utility.metadata_baseline",
-            "utility.net_benefit", "utility.triage"} <= set(checks)
+            "utility.net_benefit", "utility.triage", "labels.agreement",
+            "shortcuts.border_only", "shortcuts.masking", "robustness.gaussian_noise"} <= set(checks)
     auroc = checks["internal.roc_auc"]["estimate"]
     assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
     assert auroc["n_clusters"] < auroc["n"]  # clustered by patient, several images each

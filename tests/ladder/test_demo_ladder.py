@@ -5,7 +5,7 @@ Run at the demo's default size (as `claimladder demo` does), once per variant.
 
 import pytest
 
-from claimladder.datasets import make_demo_predictions, make_demo_study
+from claimladder.datasets import fit_demo_model, make_demo_study
 from claimladder.ladder import load_study, partition_image_ids, run_ladder
 
 
@@ -13,8 +13,9 @@ def _evidence(tmp_path_factory, clean):
     root = tmp_path_factory.mktemp("clean" if clean else "planted")
     demo = make_demo_study(root, clean=clean, rng=0)
     study = load_study(demo.study_path)
-    make_demo_predictions(root, train_image_ids=partition_image_ids(study, "development"), rng=0)
-    return run_ladder(study)
+    model, _ = fit_demo_model(root, train_image_ids=partition_image_ids(study, "development"),
+                              rng=0)
+    return run_ladder(study, model=model.predict_proba)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,9 @@ def test_planted_study_fails_where_planted(planted):
     annotators = next(f for f in planted.findings if f.check == "labels.annotator_reference")
     kappa = annotators.table[annotators.table["metric"] == "cohen_kappa"].set_index("annotator")
     assert kappa.loc["reader_3", "estimate"] < kappa.loc["reader_1", "estimate"]
+    # the corner marker: masking non-anatomical regions costs the model its AUROC
+    assert _status(planted, "shortcuts.masking") == ["fail"]
+    assert _status(planted, "shortcuts.border_only") == ["fail"]
     baseline = next(f for f in planted.findings if f.check == "utility.metadata_baseline")
     assert baseline.status.value == "pass" and baseline.estimate.ci.low > 0
 
@@ -62,5 +66,6 @@ def test_clean_study_raises_no_false_alarm(clean):
     for check in ("external.auroc_drop", "bias.auroc_gap", "leakage.metadata_label",
                   "leakage.filename_label", "leakage.pixel_markers", "leakage.patient_overlap",
                   "leakage.dicom_phi", "internal.roc_auc", "utility.metadata_baseline",
-                  "labels.agreement", "labels.annotator_reference"):
+                  "labels.agreement", "labels.annotator_reference", "shortcuts.border_only",
+                  "shortcuts.site_predictability"):
         assert "fail" not in _status(clean, check), check

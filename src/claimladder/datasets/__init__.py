@@ -8,13 +8,15 @@ on the development images and writes ``predictions.csv``.
 """
 
 from ._demo import DEFAULT_N_PATIENTS, PROTOCOL_CHANGE_DATE, DemoStudy, make_demo_study
-from ._model import DEMO_MODEL_NAME, make_demo_predictions
+from ._model import DEMO_MODEL_NAME, DemoModel, fit_demo_model, make_demo_predictions
 
 __all__ = [
     "DEFAULT_N_PATIENTS",
     "DEMO_MODEL_NAME",
     "PROTOCOL_CHANGE_DATE",
+    "DemoModel",
     "DemoStudy",
+    "fit_demo_model",
     "make_demo_predictions",
     "make_demo_study",
 ]

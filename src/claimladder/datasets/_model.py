@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,30 @@ class _PCAResidual(TransformerMixin, BaseEstimator):
         )
 
 
+class DemoModel:
+    """The fitted demo classifier as a model: ``predict_proba(images) -> (n,)`` probabilities.
+
+    Accepts a batch ``(n, H, W)`` (or a list of 2D arrays) of decoded images, as
+    :func:`claimladder.models.load_model` expects of a callable, so the ladder's
+    robustness and masking probes can run fresh inference on perturbed images.
+    """
+
+    def __init__(self, pipeline: object) -> None:
+        self.pipeline = pipeline
+
+    def predict_proba(self, images: Any) -> np.ndarray:
+        """Probability of a focal opacity for every image of the batch."""
+        stack = np.stack([_resample(np.asarray(im, dtype=np.float64), _WORK_SIZE)
+                          for im in images]) if len(images) else np.zeros((0, _WORK_SIZE,
+                                                                          _WORK_SIZE))
+        if not len(stack):
+            return np.zeros(0)
+        return self.pipeline.predict_proba(_image_features(stack))[:, 1]
+
+    def __call__(self, images: Any) -> np.ndarray:
+        return self.predict_proba(images)
+
+
 def _load(paths: Iterable[Path], total: int, progress: bool) -> np.ndarray:
     from ..io import read_image
 
@@ -150,6 +175,21 @@ def make_demo_predictions(
     rng: RngLike = 0,
     progress: bool = False,
 ) -> Path:
+    """Train the demo model on ``train_image_ids`` and write ``predictions.csv``.
+
+    See :func:`fit_demo_model` (this returns only the path of the predictions).
+    """
+    return fit_demo_model(study_dir, train_image_ids=train_image_ids, rng=rng,
+                          progress=progress)[1]
+
+
+def fit_demo_model(
+    study_dir: str | os.PathLike[str],
+    *,
+    train_image_ids: Iterable[str],
+    rng: RngLike = 0,
+    progress: bool = False,
+) -> tuple[DemoModel, Path]:
     """Train the demo model on ``train_image_ids`` and score every cohort image.
 
     The model reads each image with :func:`claimladder.io.read_image`,
@@ -181,7 +221,9 @@ def make_demo_predictions(
 
     Returns
     -------
-    pathlib.Path
+    model : DemoModel
+        The fitted model, for fresh inference (robustness, masking probes).
+    path : pathlib.Path
         The predictions file, columns ``image_id, model, score`` (the
         predicted probability of the positive label), one row per cohort
         image, written atomically.
@@ -251,4 +293,4 @@ def make_demo_predictions(
     out = pd.DataFrame({"image_id": ids, "model": DEMO_MODEL_NAME, "score": score})
     target = Path(files["predictions"])
     atomic_write_text(target, out.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
-    return target
+    return DemoModel(model), target

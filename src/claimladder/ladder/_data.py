@@ -55,6 +55,8 @@ class StudyData:
     scores: np.ndarray | None
     model: str | None
     cache: dict = field(default_factory=dict, repr=False)
+    #: A model object for fresh inference (overrides [model] adapter), e.g. the demo model.
+    model_object: object | None = field(default=None, repr=False)
     #: Called with (description, done, total) during long image-level steps.
     progress: Callable[[str, int, int], None] | None = field(default=None, repr=False)
 
@@ -78,6 +80,24 @@ class StudyData:
                                                       on_image=report)
         return self.cache["images"]
 
+    def model_adapter(self):
+        """The model for fresh inference (robustness, masking), or None when none is declared.
+
+        A file path in ``[model] adapter`` is resolved against the study folder; any
+        other value is ``package.module:function``.
+        """
+        if "model" not in self.cache:
+            from ..models import load_model
+
+            spec = self.model_object
+            if spec is None:
+                declared = self.study.spec["model"].get("adapter")
+                if declared is not None:
+                    candidate = self.study.resolve(declared)
+                    spec = str(candidate) if candidate.exists() else declared
+            self.cache["model"] = None if spec is None else load_model(spec)
+        return self.cache["model"]
+
     def headers(self) -> pd.DataFrame | None:
         """DICOM header index aligned with the included rows, or None without DICOM files.
 
@@ -96,7 +116,10 @@ class StudyData:
 
 
 def load_study_data(
-    study: Study, *, progress: Callable[[str, int, int], None] | None = None
+    study: Study,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    model: object | None = None,
 ) -> StudyData:
     """Read the cohort and predictions, apply the cohort rules and the partitions.
 
@@ -116,7 +139,7 @@ def load_study_data(
         internal_test=parts["internal_test"],
         external=parts["external"],
     )
-    predictions = scores = model = None
+    predictions = scores = model_name = None
     if study.predictions_path is not None:
         cols = study.prediction_columns
         predictions = load_predictions(study.predictions_path, image_id=cols["image_id"],
@@ -127,8 +150,9 @@ def load_study_data(
                 "columns, but this version verifies binary claims. Fix: give one column with "
                 "the probability of the positive class as [data.prediction_columns] score."
             )
-        model = study.candidate_model or predictions.models[0]
+        model_name = study.candidate_model or predictions.models[0]
         scores = align_scores(flow.included, predictions, model=study.candidate_model,
                               source=source)
     return StudyData(study=study, source=source, flow=flow, partitions=partitions,
-                     predictions=predictions, scores=scores, model=model, progress=progress)
+                     predictions=predictions, scores=scores, model=model_name,
+                     progress=progress, model_object=model)

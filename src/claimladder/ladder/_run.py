@@ -12,6 +12,7 @@ from ._rung1 import internal_findings
 from ._rung2 import external_findings
 from ._rung3 import bias_findings
 from ._rung4 import calibration_findings
+from ._rung5 import robustness_findings
 from ._rung6 import utility_findings
 from ._seals import seal_findings
 from ._study import Study
@@ -25,6 +26,7 @@ RUNG_RUNNERS: dict[Rung, Callable[[StudyData], list[Finding]]] = {
     Rung.EXTERNAL: external_findings,
     Rung.BIAS: bias_findings,
     Rung.CALIBRATION: calibration_findings,
+    Rung.ROBUSTNESS: robustness_findings,
     Rung.UTILITY: utility_findings,
 }
 
@@ -65,6 +67,7 @@ def run_ladder(
     rungs: Iterable[Rung | int] | None = None,
     on_rung: Callable[[Rung], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    model: object | None = None,
 ) -> Evidence:
     """Load the study's data, run the rungs and return the evidence.
 
@@ -78,12 +81,15 @@ def run_ladder(
         Called with each rung before it runs (progress display).
     progress : callable, optional
         Called with ``(description, done, total)`` during image-level steps.
+    model : object, optional
+        A model for fresh inference (anything :func:`claimladder.models.load_model`
+        accepts); overrides ``[model] adapter`` of the study.
 
     Returns
     -------
     Evidence
     """
-    data = load_study_data(study, progress=progress)
+    data = load_study_data(study, progress=progress, model=model)
     findings = evaluate(data, rungs=rungs, on_rung=on_rung)
     findings.extend(seal_findings(data, checks=[f.check for f in findings]))
     manifest = build_manifest(

@@ -34,7 +34,8 @@ def robustness_findings(data: StudyData) -> list[Finding]:
                                 "no pixel-level robustness check could run.")]
     cohort, parts = data.cohort, data.partitions
     images, _ = data.images()
-    y, g, ids = cohort.y_true, cohort.patient_ids, cohort.image_ids
+    # The included cohort has a label on every row (the flow removes the others).
+    y, g, ids = cohort.y_true.astype(int), cohort.patient_ids, cohort.image_ids
     options = metric_options(data)
     seed = data.study.seed
     findings: list[Finding] = []

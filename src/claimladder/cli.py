@@ -320,20 +320,13 @@ def seal(
     force: Annotated[bool, typer.Option(help="Replace an existing seal.")] = False,
 ) -> None:
     """Seal a test partition: record its content hash; every later run verifies and logs it."""
-    from .cohort import apply_flow, assign_partitions, load_cohort
-    from .ladder import load_study
+    from .ladder import load_study, study_partitions
     from .ladder._seals import seal_path
     from .splits import seal_partition, write_seal
 
     study = load_study(study_file)
-    source = load_cohort(study.cohort_path, roles=study.roles,
-                         positive_label=study.positive_label)
-    included = apply_flow(source, include=study.include, exclude=study.exclude).included
-    parts = study.partitions
-    assignment = assign_partitions(included, development=parts["development"],
-                                   calibration=parts["calibration"],
-                                   internal_test=parts["internal_test"],
-                                   external=parts["external"])
+    _, flow, assignment = study_partitions(study)
+    included = flow.included
     if partition not in assignment.masks:
         from ._core import StudySpecError, did_you_mean
 

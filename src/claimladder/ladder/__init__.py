@@ -2,7 +2,7 @@
 
 from ._data import StudyData, load_study_data
 from ._init import guess_roles, write_study_template
-from ._partitions import partition_image_ids
+from ._partitions import partition_image_ids, study_partitions
 from ._run import RUNG_RUNNERS, evaluate, not_validated_for, run_ladder
 from ._spec import CRITERIA_DEFAULTS, STUDY_SCHEMA, validate_spec
 from ._study import Study, load_study, study_from_mapping
@@ -21,6 +21,7 @@ __all__ = [
     "partition_image_ids",
     "run_ladder",
     "study_from_mapping",
+    "study_partitions",
     "validate_spec",
     "write_study_template",
 ]

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
 
 from .._core import SmallSampleWarning, UndefinedMetricWarning
 from ._data import StudyData
 
-__all__ = ["captured_warnings", "test_partitions", "metric_options"]
+__all__ = ["captured_warnings", "test_partitions", "test_mask", "metric_options", "roc_curves"]
 
 
 @contextmanager
@@ -47,3 +49,17 @@ def metric_options(data: StudyData) -> dict:
     m = data.study.metrics
     return {"n_resamples": int(m["n_resamples"]),
             "confidence_level": float(m["confidence_level"])}
+
+
+def roc_curves(data: StudyData, names: list[str]) -> pd.DataFrame:
+    """ROC curve points ``partition, fpr, tpr`` of the candidate in each named partition
+    (partitions with a single class are left out)."""
+    frames = []
+    for name in names:
+        mask = data.partitions.masks[name]
+        y = data.cohort.y_true[mask]
+        if len(np.unique(y)) == 2:
+            fpr, tpr, _ = roc_curve(y, data.scores[mask])
+            frames.append(pd.DataFrame({"partition": name, "fpr": fpr, "tpr": tpr}))
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame(columns=["partition", "fpr", "tpr"]))

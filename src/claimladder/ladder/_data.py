@@ -14,14 +14,12 @@ from ..cohort import (
     PartitionAssignment,
     Predictions,
     align_scores,
-    apply_flow,
-    assign_partitions,
-    load_cohort,
     load_predictions,
     read_cohort_images,
 )
 from ..io import dicom_header_index
 from .._core import StudySpecError
+from ._partitions import study_partitions
 from ._study import Study
 
 __all__ = ["StudyData", "load_study_data"]
@@ -128,17 +126,7 @@ def load_study_data(
     TableReadError, CohortSchemaError, AlignmentError, StudySpecError
         For missing files, bad columns, unmatched ids or invalid rules.
     """
-    source = load_cohort(study.cohort_path, roles=study.roles,
-                         positive_label=study.positive_label)
-    flow = apply_flow(source, include=study.include, exclude=study.exclude)
-    parts = study.partitions
-    partitions = assign_partitions(
-        flow.included,
-        development=parts["development"],
-        calibration=parts["calibration"],
-        internal_test=parts["internal_test"],
-        external=parts["external"],
-    )
+    source, flow, partitions = study_partitions(study)
     predictions = scores = model_name = None
     if study.predictions_path is not None:
         cols = study.prediction_columns

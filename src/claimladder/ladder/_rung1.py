@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
 
 from .._core import (
     Estimate,
     Finding,
     Plot,
     Rung,
-    SmallSampleWarning,
     Status,
-    UndefinedMetricWarning,
     spawn,
 )
 from .. import metrics
@@ -29,6 +23,7 @@ from ..leakage import (
     check_split_column,
     marker_flags,
 )
+from ._common import captured_warnings, metric_options, roc_curves
 from ._data import StudyData
 
 __all__ = ["internal_findings", "leakage_findings", "partition_performance"]
@@ -87,12 +82,6 @@ def leakage_findings(data: StudyData) -> list[Finding]:
     return findings
 
 
-def _metric_kwargs(data: StudyData) -> dict:
-    m = data.study.metrics
-    return {"method": "bootstrap", "n_resamples": int(m["n_resamples"]),
-            "confidence_level": float(m["confidence_level"])}
-
-
 def partition_performance(data: StudyData) -> tuple[pd.DataFrame, pd.DataFrame]:
     """AUROC, sensitivity and specificity with CIs per partition, and ROC curve points.
 
@@ -107,49 +96,24 @@ def partition_performance(data: StudyData) -> tuple[pd.DataFrame, pd.DataFrame]:
     cohort, parts = data.cohort, data.partitions
     y_all, s_all, g_all = cohort.y_true, data.scores, cohort.patient_ids
     threshold = float(data.study.metrics["threshold"])
-    kwargs = _metric_kwargs(data)
+    kwargs = {"method": "bootstrap", **metric_options(data)}
     names = parts.names()
     rngs = spawn(data.study.seed, len(names))
-    rows, curve_rows = [], []
+    rows = []
     for name, rng in zip(names, rngs):
         mask = parts.masks[name]
         y, s, g = y_all[mask], s_all[mask], g_all[mask]
         metric_rngs = spawn(rng, 3)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            estimates = {
-                "roc_auc": metrics.roc_auc(y, s, groups=g, rng=metric_rngs[0], **kwargs),
-                "sensitivity": metrics.sensitivity(y, s, threshold=threshold, groups=g,
-                                                   rng=metric_rngs[1], **kwargs),
-                "specificity": metrics.specificity(y, s, threshold=threshold, groups=g,
-                                                   rng=metric_rngs[2], **kwargs),
-            }
-        notes = _notes(caught)
-        for metric, est in estimates.items():
-            rows.append({**_row(name, parts.kinds[name], metric, est), "note": notes.get(metric, "")})
-        if len(np.unique(y)) == 2:
-            fpr, tpr, _ = roc_curve(y, s)
-            curve_rows.append(pd.DataFrame({"partition": name, "fpr": fpr, "tpr": tpr}))
-    table = pd.DataFrame(rows)
-    curves = (pd.concat(curve_rows, ignore_index=True) if curve_rows
-              else pd.DataFrame(columns=["partition", "fpr", "tpr"]))
-    return table, curves
-
-
-_NOTE_PREFIX = {"AUROC": "roc_auc", "Sensitivity": "sensitivity", "Specificity": "specificity"}
-
-
-def _notes(caught: list[warnings.WarningMessage]) -> dict[str, str]:
-    """Warnings raised while estimating, keyed by metric: they belong in the evidence."""
-    notes: dict[str, str] = {}
-    for w in caught:
-        if not issubclass(w.category, (UndefinedMetricWarning, SmallSampleWarning)):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            continue
-        text = str(w.message)
-        metric = next((m for p, m in _NOTE_PREFIX.items() if text.startswith(p)), "roc_auc")
-        notes[metric] = (notes.get(metric, "") + " " + text).strip()
-    return notes
+        estimators = {
+            "roc_auc": (metrics.roc_auc, {}),
+            "sensitivity": (metrics.sensitivity, {"threshold": threshold}),
+            "specificity": (metrics.specificity, {"threshold": threshold}),
+        }
+        for (metric, (estimate, extra)), child in zip(estimators.items(), metric_rngs):
+            with captured_warnings() as notes:  # undefined metrics become notes, not noise
+                est = estimate(y, s, groups=g, rng=child, **extra, **kwargs)
+            rows.append({**_row(name, parts.kinds[name], metric, est), "note": " ".join(notes)})
+    return pd.DataFrame(rows), roc_curves(data, names)
 
 
 def _row(partition: str, kind: str, metric: str, est: Estimate) -> dict:

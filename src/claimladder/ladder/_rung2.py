@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
 
 from .._core import Finding, Plot, Rung, Status, spawn
 from ..metrics import compare_unpaired
-from ._common import captured_warnings, metric_options
+from ._common import captured_warnings, metric_options, roc_curves
 from ._data import StudyData
 
 __all__ = ["external_findings"]
@@ -68,7 +67,7 @@ def external_findings(data: StudyData) -> list[Finding]:
             estimate=drop, criterion=f"AUROC drop <= {limit:.2f}", params=params,
             examples=_worst_cases(cohort.image_ids[mask], y[mask], s[mask])))
     table = pd.DataFrame(rows)
-    curves = _curves(data, ["internal_test", *externals])
+    curves = roc_curves(data, ["internal_test", *externals])
     findings.append(Finding(
         check="external.performance", rung=Rung.EXTERNAL, status=Status.PASS,
         message="AUROC of every external set next to the internal test set.", table=table,
@@ -106,15 +105,3 @@ def _worst_cases(ids: np.ndarray, y: np.ndarray, s: np.ndarray, k: int = 5) -> t
     """Most confident errors: positives with the lowest scores, negatives with the highest."""
     error = np.where(y == 1, 1 - s, s)
     return tuple(ids[np.argsort(-error, kind="stable")[:k]].tolist())
-
-
-def _curves(data: StudyData, names: list[str]) -> pd.DataFrame:
-    frames = []
-    for name in names:
-        mask = data.partitions.masks[name]
-        y = data.cohort.y_true[mask]
-        if len(np.unique(y)) == 2:
-            fpr, tpr, _ = roc_curve(y, data.scores[mask])
-            frames.append(pd.DataFrame({"partition": name, "fpr": fpr, "tpr": tpr}))
-    return (pd.concat(frames, ignore_index=True) if frames
-            else pd.DataFrame(columns=["partition", "fpr", "tpr"]))

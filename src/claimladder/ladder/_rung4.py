@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from .._core import Estimate, ConfidenceInterval, Finding, Plot, Rung, Status
@@ -45,7 +44,7 @@ def calibration_findings(data: StudyData) -> list[Finding]:
     findings, curves = [], []
     for index, name in enumerate(names):
         mask = parts.masks[name]
-        with captured_warnings() as notes:
+        with captured_warnings():
             table = calibration_table(
                 y[mask], s[mask], metrics=("expected_calibration_error",
                                            "calibration_in_the_large", "brier_score"),

@@ -80,4 +80,7 @@ def test_site_probes(demo):
         # Site C and D acquire differently (dose, blur, gamma): visible in the statistics,
         # and the demo model scores site C's negatives higher and positives lower.
         assert pixels.status is Status.WARN and "prevalence" in pixels.message
-        assert scores.status in (Status.WARN, Status.FAIL) and scores.params["significant"]
+        # On this small study the difference is significant; how large it is decides
+        # between pass (certainly below AUROC 0.6, named in the message), warn and fail.
+        assert scores.params["significant"]
+        assert scores.status in (Status.WARN, Status.FAIL) or "slightly" in scores.message

@@ -138,3 +138,62 @@ def test_border_features_ignore_the_centre(planted):
     b = a.copy()
     b[:, 30:98, 30:98] += 5.0  # changes only the centre
     np.testing.assert_allclose(border_features(a), border_features(b))
+
+
+def _edit_sensitive_model(x: np.ndarray) -> np.ndarray:
+    """Anatomy plus a strong reaction to any edit of the upper-left corner (no shortcut):
+    the corner's roughness against its smooth original, which background fill removes."""
+    from tests.shortcuts.conftest import lesion_excess
+
+    corner = x[:, :20, :20]
+    roughness = np.abs(np.diff(corner, axis=2)).mean(axis=(1, 2))
+    return 1 / (1 + np.exp(-(40 * (lesion_excess(x) - 0.04) + 400 * (roughness - 0.02))))
+
+
+def test_label_swap_separates_reliance_from_edit_sensitivity(planted, clean, models):
+    # The marker model fails under both fills: the marker carries the label.
+    swap = check_masking(models["shortcut"], planted.images, planted.y, groups=planted.groups,
+                         regions=["corners"], fill="label_swap", rng=0)
+    assert swap.status is Status.FAIL and swap.params["fill"] == "label_swap"
+    row = swap.table.set_index("variant").loc["corners"]
+    assert row["reference"] > row["estimate"] + 0.05  # same-class corners keep the marker
+    # An edit-sensitive model without a shortcut: background fill cannot tell it from
+    # reliance; the same-class vs other-class swap can (equal edits, equal damage).
+    edited = {fill: check_masking(_edit_sensitive_model, clean.images, clean.y,
+                                  groups=clean.groups, regions=["corners"], fill=fill, rng=0)
+              for fill in ("background", "label_swap")}
+    changed = edited["background"].table.set_index("variant").loc["corners"]
+    assert changed["mean_abs_change"] > 0.05
+    assert edited["label_swap"].status is Status.PASS
+    assert edited["label_swap"].estimate.ci.low <= 0 <= edited["label_swap"].estimate.ci.high
+
+
+def test_masking_judges_the_primary_variant(planted, models):
+    default = check_masking(models["shortcut"], planted.images, planted.y,
+                            groups=planted.groups, rng=0)
+    assert default.params["primary"] == "text"
+    text_drop = default.table.set_index("variant").loc["text", "drop"]
+    assert default.estimate.value == pytest.approx(text_drop)
+    joined = check_masking(models["shortcut"], planted.images, planted.y, groups=planted.groups,
+                           primary="corners+borders+text", rng=0)
+    assert joined.estimate.value == pytest.approx(
+        joined.table.set_index("variant").loc["corners+borders+text", "drop"])
+    with pytest.raises(ValueError, match="primary"):
+        check_masking(models["shortcut"], planted.images, planted.y, regions=["corners"],
+                      primary="text")
+
+
+def test_label_donors_are_derangements_within_class():
+    from claimladder.shortcuts._masking import _derangement, _label_donors
+
+    for n in (2, 3, 10, 101):
+        perm = _derangement(n, np.random.default_rng(n))
+        assert sorted(perm) == list(range(n)) and not np.any(perm == np.arange(n))
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0])
+    same, other = _label_donors(y, 1, np.random.default_rng(0))
+    assert np.all(y[same] == y) and np.all(same != np.arange(y.size))
+    assert np.all(y[other] != y)
+    again = _label_donors(y, 1, np.random.default_rng(0))
+    assert np.array_equal(again[0], same) and np.array_equal(again[1], other)
+    lonely, _ = _label_donors(np.array([1, 0, 0]), 1, np.random.default_rng(0))
+    assert lonely[0] == 0  # alone in its class: its own donor

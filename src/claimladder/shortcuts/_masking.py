@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -30,10 +31,12 @@ from ..metrics import compare_paired
 from ..models import as_image_batch, image_digests, load_model
 from ._common import MAX_EXAMPLES, as_ids, as_vector
 
-__all__ = ["MASK_REGIONS", "check_masking", "mask_regions"]
+__all__ = ["MASK_FILLS", "MASK_REGIONS", "check_masking", "mask_regions"]
 
 #: Regions :func:`check_masking` can mask.
 MASK_REGIONS = ("corners", "borders", "text")
+#: How masked regions are filled: another image's pixels, or the local background.
+MASK_FILLS = ("label_swap", "background")
 _MASK_METRICS = ("roc_auc", "average_precision", "balanced_accuracy", "accuracy",
                  "sensitivity", "specificity")
 # Width of the ring whose median fills a masked region: half its shorter side, >= 2 px.
@@ -50,8 +53,8 @@ def _fraction(value: Any, param: str) -> float:
 
 
 def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
-                 corner_fraction: float = 0.15,
-                 border_fraction: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+                 corner_fraction: float = 0.15, border_fraction: float = 0.05,
+                 donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mask corners, borders and detected text/markers of one 2D image.
 
     Parameters
@@ -64,6 +67,9 @@ def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
         Side of the four corner squares, as a fraction of height and width.
     border_fraction : float, default 0.05
         Width of the four border strips, as a fraction of height and width.
+    donor : numpy.ndarray of shape (H, W), optional
+        Another image whose pixels fill the regions (a counterfactual swap);
+        by default each region is filled with its local background.
 
     Returns
     -------
@@ -81,7 +87,8 @@ def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
     drawn, and -- unlike the region's own median -- a value that does not
     depend on what was inside (a marker covering a third of a corner would
     shift the corner's own median, and the model could still read it).
-    Fill values are computed on the original image.
+    Fill values are computed on the original image. With a ``donor``, the
+    regions (located on ``image``) take the donor's pixels instead.
 
     Examples
     --------
@@ -99,6 +106,11 @@ def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
     if original.ndim != 2:
         raise ValueError(f"mask_regions needs a 2D image. Got shape {original.shape}.")
     h, w = original.shape
+    if donor is not None:
+        donor = np.asarray(donor, dtype=np.float64)
+        if donor.shape != original.shape:
+            raise ValueError(f"mask_regions needs a donor of the image's shape {original.shape}. "
+                             f"Got {donor.shape}.")
     out = original.copy()
     mask = np.zeros((h, w), dtype=bool)
     boxes: list[tuple[int, int, int, int]] = []  # top, bottom, left, right
@@ -110,11 +122,54 @@ def mask_regions(image: np.ndarray, regions: Sequence[str] = MASK_REGIONS, *,
         boxes += [(0, bh, 0, w), (h - bh, h, 0, w), (0, h, 0, bw), (0, h, w - bw, w)]
     if "text" in regions:
         boxes += [(r.top, r.bottom, r.left, r.right) for r in text_marker_regions(original)]
-    fills = [_ring_median(original, box) for box in boxes]
-    for (top, bottom, left, right), fill in zip(boxes, fills, strict=True):
-        out[top:bottom, left:right] = fill
-        mask[top:bottom, left:right] = True
+    if donor is None:
+        fills = [_ring_median(original, box) for box in boxes]
+        for (top, bottom, left, right), fill in zip(boxes, fills, strict=True):
+            out[top:bottom, left:right] = fill
+            mask[top:bottom, left:right] = True
+    else:
+        for top, bottom, left, right in boxes:
+            mask[top:bottom, left:right] = True
+        out[mask] = donor[mask]
     return out, mask
+
+
+def _label_donors(y: np.ndarray, pos_label: Any,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Donor indices: another image of the same class, and an image of the other class.
+
+    The same-class donors are a derangement within each class (an image alone
+    in its class is its own donor); the other-class donors are drawn with
+    replacement (the classes differ in size). With one class only, both are
+    the same-class donors.
+    """
+    positive = y == pos_label
+    same = np.arange(y.size)
+    other = np.arange(y.size)
+    same_rng, other_rng = spawn(rng, 2)
+    for members, others in ((np.flatnonzero(positive), np.flatnonzero(~positive)),
+                            (np.flatnonzero(~positive), np.flatnonzero(positive))):
+        same[members] = members[_derangement(members.size, same_rng)]
+        if others.size:
+            other[members] = other_rng.choice(others, size=members.size)
+        else:
+            other[members] = same[members]
+    return same, other
+
+
+def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation with no fixed point (for n >= 2): every image gets another's pixels."""
+    perm = rng.permutation(n)
+    if n < 2:
+        return perm
+    fixed = np.flatnonzero(perm == np.arange(n))
+    for i in fixed:  # swap each fixed point with a random other position
+        if perm[i] != i:  # an earlier swap already moved it
+            continue
+        j = int(rng.integers(n - 1))
+        j += j >= i
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
 
 
 def _ring_median(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -154,6 +209,8 @@ def check_masking(
     regions: Sequence[str] = MASK_REGIONS,
     corner_fraction: float = 0.15,
     border_fraction: float = 0.05,
+    fill: str = "background",
+    primary: str | None = None,
     metric: str = "roc_auc",
     threshold: float = 0.5,
     criterion_max_drop: float = 0.05,
@@ -183,6 +240,25 @@ def check_masking(
         the defaults cover the usual marker and annotation positions while
         hiding little of the field of view (a wider border strip removes
         peripheral anatomy, which a weak model then misses).
+    fill : {"background", "label_swap"}, default "background"
+        ``"label_swap"`` fills each image's regions with the same regions of
+        another image, scored twice: with a donor of the same class (the
+        reference) and with a donor of the other class (the probe). Both
+        swaps leave the same seams, so their difference isolates what the
+        regions say about the label, whereas a model merely sensitive to
+        edited images drops under both alike. ``"background"`` fills the
+        regions with the local background (:func:`mask_regions`) and compares
+        with the clean images: simpler, but a model that reacts to images
+        unlike its training images drops even when it uses no shortcut.
+    primary : str, optional
+        The variant that decides the status: ``"corners"``, ``"borders"``,
+        ``"text"`` or every requested region joined by ``"+"``. Default:
+        ``"text"`` when requested -- the detected markers and text, a small
+        targeted edit -- else every region at once. Masking whole corners
+        and borders also edits anatomy and hands the model images unlike its
+        training images, so for a model sensitive to edits those variants
+        measure fragility as much as reliance (the table shows them, with
+        the mean score change, for the reviewer to weigh).
     metric : str, default "roc_auc"
         Metric compared before and after masking.
     threshold : float, default 0.5
@@ -196,10 +272,10 @@ def check_masking(
     Returns
     -------
     Finding
-        ``shortcuts.masking`` on rung 5 (ROBUSTNESS), judged on the primary
-        variant -- every requested region masked at once (the single-region
-        variants, in the table, show which region matters; judging only the
-        primary avoids picking the worst of several noisy drops):
+        ``shortcuts.masking`` on rung 5 (ROBUSTNESS), judged on the
+        ``primary`` variant (the other variants, in the table, show which
+        region matters; judging one avoids picking the worst of several
+        noisy drops):
 
         - ``fail``: the paired drop exceeds ``criterion_max_drop`` and its
           interval excludes 0 -- the model relies on non-anatomical regions;
@@ -209,7 +285,10 @@ def check_masking(
           the message with its interval);
         - ``not_evaluable``: the metric is undefined.
 
-        The table has one row per variant (``none`` is the clean images);
+        The drop is ``metric(reference) - metric(probe)``, paired over
+        images. The table has one row per variant (``none`` is the clean
+        images) with the reference and probe metrics and the mean absolute
+        score change of each against the clean images;
         examples are the images whose score changed most under the primary
         variant (before/after scores in ``params["example_scores"]``); the
         plot is a forest of the drops.
@@ -242,6 +321,7 @@ def check_masking(
     if not regions:
         raise ValueError(f"The 'regions' parameter of {owner} must name at least one region.")
     metric = check_option(metric, _MASK_METRICS, param="metric", owner=owner)
+    fill = check_option(fill, MASK_FILLS, param="fill", owner=owner)
     corner_fraction = _fraction(corner_fraction, "corner_fraction")
     border_fraction = _fraction(border_fraction, "border_fraction")
     confidence_level = check_probability(confidence_level, param="confidence_level",
@@ -256,7 +336,16 @@ def check_masking(
     ids = as_ids(image_ids, n, owner)
     gen = check_rng(rng)
     variants = [(r,) for r in regions] + ([regions] if len(regions) > 1 else [])
-    rngs = spawn(gen, len(variants) + 1)
+    names = ["+".join(v) for v in variants]
+    if primary is None:
+        primary = "text" if "text" in regions else names[-1]
+    primary = check_option(primary, names, param="primary", owner=owner)
+    rngs = spawn(gen, len(variants) + 2)
+    pairing_rng = rngs.pop()
+    donors = _label_donors(y, pos_label, pairing_rng) if fill == "label_swap" else None
+    # The swap's pairing is part of what was scored: key the cache by it.
+    pairing = ("" if donors is None else
+               hashlib.sha256(np.concatenate(donors).tobytes()).hexdigest()[:16])
     digests = image_digests(batch)
 
     def positive(proba: np.ndarray) -> np.ndarray:
@@ -268,59 +357,77 @@ def check_masking(
             return proba[:, 1]
         raise ValueError(f"{owner} needs a binary model; it returns {proba.shape[1]} columns.")
 
+    def score_masked(variant: tuple[str, ...], donor: np.ndarray | None,
+                     tag: str) -> tuple[np.ndarray, np.ndarray]:
+        masked = np.empty_like(batch)
+        fractions = np.empty(n)
+        for i in range(n):
+            image, mask = mask_regions(batch[i], variant, corner_fraction=corner_fraction,
+                                       border_fraction=border_fraction,
+                                       donor=None if donor is None else batch[donor[i]])
+            masked[i] = image
+            fractions[i] = mask.mean()
+        keys = adapter.keys_from_digests(
+            digests, perturbation=f"mask:{'+'.join(variant)}({settings},{tag})", severity=1,
+            seed=None)
+        return positive(adapter.predict_proba(masked, keys=keys)), fractions
+
     clean = positive(adapter.predict_proba(batch))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         clean_est = _metric(metric, y, clean, clusters, threshold, confidence_level,
                             n_resamples, rngs[0], pos_label)
-    settings = f"corner={corner_fraction:g},border={border_fraction:g}"
+    settings = f"corner={corner_fraction:g},border={border_fraction:g},fill={fill}{pairing}"
     rows = [{"variant": "none", "masked_fraction": 0.0, "n_images_masked": 0,
-             "estimate": clean_est.value, "ci_low": clean_est.ci.low,
-             "ci_high": clean_est.ci.high, "drop": 0.0, "drop_ci_low": 0.0,
-             "drop_ci_high": 0.0, "p_value": 1.0, "flip_rate": 0.0,
-             "mean_abs_change": 0.0}]
+             "reference": clean_est.value, "estimate": clean_est.value,
+             "ci_low": clean_est.ci.low, "ci_high": clean_est.ci.high, "drop": 0.0,
+             "drop_ci_low": 0.0, "drop_ci_high": 0.0, "p_value": 1.0, "flip_rate": 0.0,
+             "mean_abs_change": 0.0, "mean_abs_change_reference": 0.0}]
     masked_scores = {}
     for variant, child in zip(variants, rngs[1:], strict=True):
         name = "+".join(variant)
-        masked = np.empty_like(batch)
-        fractions = np.empty(n)
-        for i in range(n):
-            image, mask = mask_regions(batch[i], variant, corner_fraction=corner_fraction,
-                                       border_fraction=border_fraction)
-            masked[i] = image
-            fractions[i] = mask.mean()
-        keys = adapter.keys_from_digests(digests, perturbation=f"mask:{name}({settings})",
-                                         severity=1, seed=None)
-        scores = positive(adapter.predict_proba(masked, keys=keys))
+        if donors is None:  # background fill, compared with the clean images
+            reference = clean
+            scores, fractions = score_masked(variant, None, "background")
+        else:  # regions from same-class images vs from other-class images
+            reference, fractions = score_masked(variant, donors[0], "same")
+            scores, _ = score_masked(variant, donors[1], "other")
         masked_scores[name] = scores
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             warnings.simplefilter("ignore", SmallSampleWarning)
-            est = _metric(metric, y, scores, clusters, threshold, confidence_level,
-                          n_resamples, child, pos_label)
-            comparison = compare_paired(y, clean, scores, metric=metric, groups=clusters,
+            ref_est, est = (_metric(metric, y, v, clusters, threshold, confidence_level,
+                                    n_resamples, child, pos_label) for v in (reference, scores))
+            comparison = compare_paired(y, reference, scores, metric=metric, groups=clusters,
                                         threshold=threshold, n_resamples=n_resamples,
                                         confidence_level=confidence_level, rng=child,
                                         pos_label=pos_label)
-        diff = comparison.difference  # clean - masked: the drop
+        diff = comparison.difference  # reference - probe: the drop
         flipped = (scores >= threshold) != (clean >= threshold)
         rows.append({"variant": name, "masked_fraction": float(fractions.mean()),
-                     "n_images_masked": int((fractions > 0).sum()), "estimate": est.value,
+                     "n_images_masked": int((fractions > 0).sum()),
+                     "reference": ref_est.value, "estimate": est.value,
                      "ci_low": est.ci.low, "ci_high": est.ci.high, "drop": diff.value,
                      "drop_ci_low": diff.ci.low, "drop_ci_high": diff.ci.high,
                      "p_value": comparison.p_value, "flip_rate": float(flipped.mean()),
-                     "mean_abs_change": float(np.abs(scores - clean).mean())})
+                     "mean_abs_change": float(np.abs(scores - clean).mean()),
+                     "mean_abs_change_reference": float(np.abs(reference - clean).mean())})
     table = pd.DataFrame(rows)
+    how = ("come from images of the other class (vs the same class)" if donors is not None
+           else "are masked")
     criterion = (f"no established {metric} drop above {criterion_max_drop:g} when the "
-                 f"{', '.join(regions)} are masked")
+                 f"{primary.replace('+', ', ')} {how}")
     params = {"regions": list(regions), "corner_fraction": corner_fraction,
-              "border_fraction": border_fraction, "metric": metric, "threshold": threshold}
+              "border_fraction": border_fraction, "fill": fill, "primary": primary,
+              "metric": metric, "threshold": threshold}
+    xlabel = (f"{metric} drop (same-class - other-class regions)" if donors is not None
+              else f"{metric} drop (clean - masked)")
     plot = Plot(kind="forest", title=f"{metric} drop when regions are masked",
                 data=table.loc[1:, ["variant", "drop", "drop_ci_low", "drop_ci_high"]]
                 .rename(columns={"variant": "label", "drop": "estimate",
                                  "drop_ci_low": "ci_low", "drop_ci_high": "ci_high"})
                 .reset_index(drop=True),
-                options={"reference": 0.0, "xlabel": f"{metric} drop (clean - masked)"})
+                options={"reference": 0.0, "xlabel": xlabel})
     judged = table.iloc[1:]
     if not clean_est.is_defined or judged["drop"].isna().all():
         return Finding(check="shortcuts.masking", rung=Rung.ROBUSTNESS,
@@ -328,7 +435,7 @@ def check_masking(
                        message=f"Masking probe not evaluable: {metric} is undefined on these "
                                "images (one class only?).",
                        criterion=criterion, table=table, plots=(plot,), params=params)
-    worst = judged.iloc[-1]  # the primary variant: every requested region at once
+    worst = judged.loc[judged["variant"] == primary].iloc[0]
     estimate = Estimate(value=worst["drop"], ci=ConfidenceInterval(
         low=_nan(worst["drop_ci_low"]), high=_nan(worst["drop_ci_high"])),
         confidence_level=confidence_level, method=f"paired {clean_est.method}", n=n,
@@ -340,14 +447,17 @@ def check_masking(
     params["example_scores"] = [
         {"image_id": str(ids[i]), "variant": str(worst["variant"]), "before": float(clean[i]),
          "after": float(masked_scores[worst["variant"]][i])} for i in order]
-    params["primary_variant"] = str(worst["variant"])
-    masked_what = str(worst["variant"]).replace("+", ", ")
+    masked_what = {"text": "detected markers and text"}.get(primary, primary.replace("+", ", "))
     drop_text = (f"{metric} drops by {worst['drop']:.3f} [{worst['drop_ci_low']:.3f}, "
-                 f"{worst['drop_ci_high']:.3f}] (from {clean_est.value:.3f} to "
-                 f"{worst['estimate']:.3f}) when the {masked_what} are masked; "
+                 f"{worst['drop_ci_high']:.3f}] (from {worst['reference']:.3f} to "
+                 f"{worst['estimate']:.3f}) when the {masked_what} {how}; "
                  f"{worst['flip_rate']:.0%} of predictions flip")
     established = _nan(worst["drop_ci_low"]) > 0
-    if established and worst["drop"] > criterion_max_drop:
+    if worst["n_images_masked"] == 0:
+        status = Status.PASS
+        message = (f"No {masked_what} were found on any of the {n} images, so nothing was "
+                   f"masked (the table shows the other regions).")
+    elif established and worst["drop"] > criterion_max_drop:
         status = Status.FAIL
         message = (f"{drop_text}: the model relies on non-anatomical regions (markers, text, "
                    "borders).")

@@ -185,10 +185,12 @@ def check_site_predictability(
           centred on its mean within each label (one feature per label, zero
           for the other labels), so prevalence differences between sites do
           not count while a site whose negatives score high and positives
-          low does: ``fail`` when the site is predictable from it (the
-          model's output carries the site beyond the label),
-          ``warn`` when significant but below ``min_auroc``, ``pass``
-          otherwise.
+          low does: ``fail`` when significant (``p < alpha``) and the
+          whole AUROC interval is at or above ``min_auroc`` (the model's
+          output carries the site beyond the label), ``warn`` when
+          significant and the estimate or the interval's upper bound
+          reaches ``min_auroc``, ``pass`` otherwise (a significant but
+          certainly small difference is named in the message).
         - ``not_evaluable`` with fewer than two sites or two patients.
 
     Notes
@@ -356,14 +358,19 @@ def _scores_finding(y_score, y, sites, clusters, ids, keep, attribute, *, n_spli
         status = Status.NOT_EVALUABLE
         message = (f"{attribute.capitalize()} from scores not evaluable: the cross-validated "
                    "AUROC is undefined (one site per label?).")
-    elif predictable:
+    elif predictable and auroc.ci.low >= min_auroc:
         status = Status.FAIL
         message = (f"The model's scores carry the {attribute} beyond the label: {stats}. "
                    f"Scores differ systematically between {attribute}s for the same label.")
-    elif significant:
+    elif significant and max(probe.auroc, auroc.ci.high) >= min_auroc:
         status = Status.WARN
-        message = (f"The model's scores differ slightly between {attribute}s for the same "
-                   f"label: {stats} (below AUROC {min_auroc:g}).")
+        message = (f"The model's scores may carry the {attribute} beyond the label: {stats}; "
+                   f"an AUROC of {min_auroc:g} or more cannot be ruled out.")
+    elif significant:
+        status = Status.PASS
+        message = (f"The model's scores differ detectably but slightly between {attribute}s "
+                   f"for the same label: {stats}, the whole interval below AUROC "
+                   f"{min_auroc:g}.")
     else:
         status = Status.PASS
         message = f"The model's scores do not reveal the {attribute} beyond the label: {stats}."

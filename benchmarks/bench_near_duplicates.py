@@ -5,6 +5,10 @@ Compares, on the same decoded uint8 arrays in one process,
 * ours: :func:`claimladder.features.perceptual_hash` (the whole batch as two
   matrix products per chunk) + :func:`claimladder.features.near_duplicate_pairs`
   (multi-index hashing, cross-split pairs only);
+* ours + confirmation: the same, then
+  :func:`claimladder.features.verify_near_duplicates` as ``leakage.near_duplicates``
+  runs it (candidates confirmed by hash rarity or by their pixel noise; timed
+  separately, on the candidates' images only);
 * the peer: ``imagehash.phash`` per image (a PIL image made from the same
   array) + brute-force Hamming distances with NumPy (XOR + popcount over the
   train x test block, in row blocks).
@@ -196,7 +200,31 @@ def run_ours(images_chunks, split, max_distance):
     pairs = near_duplicate_pairs(hashes, max_distance=max_distance, groups=split)
     t_search = time.perf_counter() - t0
     found = set(zip(pairs["i"].tolist(), pairs["j"].tolist()))
-    return hashes, found, t_hash, t_search
+    return hashes, pairs, found, t_hash, t_search
+
+
+def run_verify(images_chunks, hashes, pairs, split):
+    """The confirmation step of ``leakage.near_duplicates`` on the candidates.
+
+    Only the candidates' images are kept (the others are stood in for by one
+    1 x 1 array, so the sequence is indexed like ``hashes``); only the
+    verification call is timed.
+    """
+    from claimladder.features import verify_near_duplicates
+
+    needed = set(pairs["i"].tolist()) | set(pairs["j"].tolist())
+    placeholder = np.zeros((1, 1), dtype=np.uint8)
+    images = [placeholder] * len(hashes)
+    for start, chunk in images_chunks():
+        for k in range(start, start + len(chunk)):
+            if k in needed:
+                images[k] = chunk[k - start]
+    t0 = time.perf_counter()
+    out = verify_near_duplicates(images, hashes, pairs, groups=split)
+    t_verify = time.perf_counter() - t0
+    kept = out[out["confirmed"]]
+    found = set(zip(kept["i"].tolist(), kept["j"].tolist()))
+    return found, t_verify, int(out["correlation"].notna().sum())
 
 
 def run_peer(images_chunks, split, max_distance, block=2048):
@@ -248,11 +276,18 @@ def main() -> None:
           f"({(split == 'train').sum()} train / {(split == 'test').sum()} test); "
           f"{generated} (not timed)")
 
-    ours_h, ours_found, o_hash, o_search = run_ours(chunks, split, args.max_distance)
+    ours_h, ours_pairs, ours_found, o_hash, o_search = run_ours(chunks, split,
+                                                                 args.max_distance)
     ours = score(ours_found, planted)
     print(f"ours : hash {o_hash:7.2f} s + search {o_search:6.2f} s = {o_hash + o_search:7.2f} s  "
           + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in ours.items()))
+    v_found, o_verify, n_pixels = run_verify(chunks, ours_h, ours_pairs, split)
+    verified = score(v_found, planted)
+    print(f"ours + confirmation (verify_near_duplicates, as leakage.near_duplicates): "
+          f"{o_verify:.2f} s more ({n_pixels} candidate(s) compared on pixels)  "
+          + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in verified.items()))
     if with_peer:
         peer_h, peer_found, p_hash, p_search = run_peer(chunks, split, args.max_distance)
         peer = score(peer_found, planted)
@@ -262,6 +297,7 @@ def main() -> None:
                           for k, v in peer.items()))
         diff = np.bitwise_count(ours_h ^ peer_h)
         print(f"speed-up (hash + search): {(p_hash + p_search) / (o_hash + o_search):.1f}x; "
+              f"with confirmation {(p_hash + p_search) / (o_hash + o_search + o_verify):.1f}x; "
               f"hashing alone {p_hash / o_hash:.1f}x")
         print(f"agreement with imagehash.phash: {1 - diff.mean() / 64:.4f} of bits, "
               f"{(diff == 0).mean():.3f} of hashes identical, max {diff.max()} bits differ")

@@ -22,8 +22,8 @@ is printed before and after. Each timing is the best of ``--repeats`` runs (Torc
 ``--torchio-repeats``).
 
 Part 2 runs :func:`claimladder.robustness.stress_test` with every built-in image
-perturbation at severities 0-5 on the demo study's images (``make_demo_study``) scored by a
-stand-in scikit-learn model, and reports images per second and where the time goes.
+perturbation at severities 0-5 on the demo study's images (``make_demo_study``) scored by
+the demo model (``fit_demo_model``), and reports images per second and where the time goes.
 
 Usage::
 
@@ -142,21 +142,10 @@ def part1(args) -> None:
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
-def _features(images: np.ndarray) -> np.ndarray:
-    """The stand-in model's features (see tests/shortcuts/test_demo.py)."""
-    x = images.reshape(len(images), 64, 2, 64, 2).mean(axis=(2, 4))
-    lo, med, hi = np.percentile(x, [2, 50, 98], axis=(1, 2))
-    x = (x - med[:, None, None]) / np.maximum(hi - lo, 1e-6)[:, None, None]
-    return x.reshape(len(x), 16, 4, 16, 4).mean(axis=(2, 4)).reshape(len(x), -1)
-
-
 def part2(args) -> None:
     import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from claimladder.datasets import make_demo_study
+    from claimladder.datasets import fit_demo_model, make_demo_study
     from claimladder.io import read_image
     from claimladder.models import load_model
     from claimladder.robustness import DEFAULT_PERTURBATIONS, PERTURBATIONS, stress_test
@@ -169,16 +158,13 @@ def part2(args) -> None:
         images = np.stack([read_image(root / p) for p in cohort["path"]]).astype(np.float32)
         print(f"\ndemo study: {len(images)} images 128 x 128 from {args.patients} patients "
               f"({time.perf_counter() - start:.1f}s to write and read)")
+        demo_model, _ = fit_demo_model(root, train_image_ids=study.development_ids, rng=0)
     dev = cohort["image_id"].isin(study.development_ids).to_numpy()
     y = cohort["label"].to_numpy()
-    estimator = make_pipeline(_FeatureStep(), StandardScaler(),
-                              LogisticRegression(C=0.1, max_iter=2000))
-    estimator.fit(images[dev], y[dev])
     test = ~dev
-    print(f"stand-in model: scikit-learn pipeline (64 x 64 block means -> 256 features -> "
-          f"logistic regression), fit on {dev.sum()} development images; stress test on the "
-          f"other {test.sum()}")
-    model = load_model(estimator, preprocess=lambda x: x, batch_size=256)
+    print(f"model: the demo model (claimladder.datasets.fit_demo_model), fit on {dev.sum()} "
+          f"development images; stress test on the other {test.sum()}")
+    model = load_model(demo_model.predict_proba, batch_size=256)
     load_before = os.getloadavg()
     start = time.perf_counter()
     result = stress_test(model, images[test], y[test],
@@ -210,22 +196,6 @@ def part2(args) -> None:
           f"{time.perf_counter() - start:.2f}s")
     boundaries = {k: v for k, v in result.boundaries.items()}
     print(f"  clean AUROC {result.clean.format()}; failure boundaries: {boundaries}")
-
-
-class _FeatureStep:
-    """A stateless scikit-learn step turning images into the stand-in's features."""
-
-    def fit(self, x, y=None):
-        return self
-
-    def transform(self, x):
-        return _features(np.asarray(x))
-
-    def get_params(self, deep=True):
-        return {}
-
-    def set_params(self, **params):
-        return self
 
 
 def main() -> None:

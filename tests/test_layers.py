@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "claimladder"
 # Lowest first; names on one level are siblings that must not import each other.
 LAYERS: list[set[str]] = [
     {"_core"},
+    {"parallel"},
     {"io", "models"},
     {"provenance"},
     {"cohort"},

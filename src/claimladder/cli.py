@@ -90,8 +90,27 @@ def _progress():
                     disable=not err_console.is_terminal)
 
 
+def _parallel_options(workers: int | None, scheduler: str | None, cache: bool,
+                      out: Path) -> tuple[Any, Any]:
+    """The executor and the checkpoint that --workers, --scheduler and --no-cache ask for."""
+    from .parallel import CACHE_DIRNAME, Checkpoint, make_executor
+
+    executor = make_executor(workers=workers, scheduler=scheduler)
+    return executor, (Checkpoint(out / CACHE_DIRNAME) if cache else None)
+
+
+_WORKERS_HELP = ("Local worker processes for the image-level work (default: in-process; "
+                 "with --scheduler local, the workers of a local Dask cluster).")
+_SCHEDULER_HELP = ("Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
+                   "$DASK_SCHEDULER_ADDRESS), or 'local' for a local Dask cluster.")
+_CACHE_HELP = ("--resume (default) reuses the work units checkpointed in OUT/.claimladder-cache "
+               "(image decoding, headers, predictions), so a rerun after editing criteria or "
+               "text, or after an interruption, skips them; --no-cache recomputes everything.")
+
+
 def _run_and_write(study: Any, out: Path, rungs: list[int] | None,
-                   model: Any = None) -> tuple[Any, dict[str, Path]]:
+                   model: Any = None, executor: Any = None,
+                   checkpoint: Any = None) -> tuple[Any, dict[str, Path]]:
     from .ladder import RUNG_RUNNERS, run_ladder
     from .report import write_report
 
@@ -108,8 +127,12 @@ def _run_and_write(study: Any, out: Path, rungs: list[int] | None,
                 steps[description] = progress.add_task(description, total=total)
             progress.update(steps[description], completed=done)
 
-        evidence = run_ladder(study, rungs=rungs, on_rung=on_rung, progress=on_step,
-                              model=model)
+        try:
+            evidence = run_ladder(study, rungs=rungs, on_rung=on_rung, progress=on_step,
+                                  model=model, executor=executor, checkpoint=checkpoint)
+        finally:
+            if executor is not None:
+                executor.close()
         progress.update(task, description="Writing the report")
         paths = write_report(evidence, out)
         progress.update(task, advance=1)
@@ -147,6 +170,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of every random step.", min=0)] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print evidence.json to "
                                                              "stdout.")] = False,
+    workers: Annotated[int | None, typer.Option(help=_WORKERS_HELP, min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
+    cache: Annotated[bool, typer.Option("--resume/--no-cache", help=_CACHE_HELP)] = True,
 ) -> None:
     """Generate the embedded demo study, train the demo model and climb the ladder.
 
@@ -165,7 +191,9 @@ def demo(
         progress.update(task, description="Training the demo model on the development partition")
         model, _ = fit_demo_model(
             study_dir, train_image_ids=partition_image_ids(study, "development"), rng=seed)
-    evidence, paths = _run_and_write(study, out, None, model=model.predict_proba)
+    executor, checkpoint = _parallel_options(workers, scheduler, cache, out)
+    evidence, paths = _run_and_write(study, out, None, model=model.predict_proba,
+                                     executor=executor, checkpoint=checkpoint)
     if json_output:
         sys.stdout.write(evidence.to_json())
         return
@@ -185,6 +213,9 @@ def verify(
                                                    "0,1 (default: all).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print evidence.json to "
                                                              "stdout.")] = False,
+    workers: Annotated[int | None, typer.Option(help=_WORKERS_HELP, min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
+    cache: Annotated[bool, typer.Option("--resume/--no-cache", help=_CACHE_HELP)] = True,
 ) -> None:
     """Climb the ladder for the claim in STUDY.toml and write the evidence report."""
     from .ladder import load_study
@@ -192,7 +223,9 @@ def verify(
     started = time.perf_counter()
     selected = _parse_rungs(rungs)
     study = load_study(study_file)
-    evidence, paths = _run_and_write(study, out, selected)
+    executor, checkpoint = _parallel_options(workers, scheduler, cache, out)
+    evidence, paths = _run_and_write(study, out, selected, executor=executor,
+                                     checkpoint=checkpoint)
     if json_output:
         sys.stdout.write(evidence.to_json())
     else:
@@ -279,11 +312,10 @@ def split(
     label: Annotated[str | None, typer.Option(help="Label column (default: guessed).")] = None,
 ) -> None:
     """Split COHORT so that no patient is on both sides, and write a hashed manifest."""
-    from ._core import atomic_write_text
+    from ._core import UsageError, atomic_write_text, check_option
     from .cohort import ColumnRoles, load_cohort
     from .io import read_table
     from .ladder import guess_roles
-    from ._core import UsageError, check_option
     from .splits import SPLIT_BY, split_cohort, write_split
 
     try:
@@ -339,6 +371,72 @@ def seal(
     console.print(Text(f"Sealed {partition}: {len(sealed.records)} images, sha256 "
                        f"{sealed.sha256[:16]}... -> {path}. Every `claimladder verify` now "
                        "checks it and logs the access."))
+
+
+@app.command()
+@_guarded
+def audit(
+    cohort: Annotated[Path | None, typer.Option(help="The cohort table (CSV or Parquet), one "
+                                                     "row per image.")] = None,
+    dicom: Annotated[Path | None, typer.Option(help="Instead of --cohort: a folder of DICOM "
+                                                    "files; the cohort is built from their "
+                                                    "headers (no labels).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for evidence.json, report.html and "
+                                           "summary.md.")] = Path("claimladder-audit"),
+    split_column: Annotated[str | None, typer.Option(help="Column assigning rows to train / "
+                                                          "calib / test / external...")] = None,
+    images_root: Annotated[Path | None, typer.Option(help="Folder the path column is relative "
+                                                          "to (default: the cohort's).")] = None,
+    image_id: Annotated[str | None, typer.Option(help="Image id column (default: "
+                                                      "guessed).")] = None,
+    patient_id: Annotated[str | None, typer.Option(help="Patient id column (default: "
+                                                        "guessed).")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column (default: guessed).")] = None,
+    positive_label: Annotated[str, typer.Option(help="Label value of the positive "
+                                                     "class.")] = "1",
+    seed: Annotated[int, typer.Option(help="Seed of the permutation tests.", min=0)] = 0,
+) -> None:
+    """Run the leakage checks alone (no model needed) and write evidence and a report."""
+    from ._core import UsageError
+    from .ladder._audit import audit_cohort, audit_dicom
+    from .report import write_report
+
+    if (cohort is None) == (dicom is None):
+        raise UsageError("claimladder audit needs exactly one of --cohort COHORT.csv and "
+                         "--dicom FOLDER. Example: claimladder audit --cohort cohort.csv "
+                         "--split-column split --out audit/")
+    if dicom is not None and any(v is not None for v in (split_column, images_root, image_id,
+                                                         patient_id, label)):
+        raise UsageError("--split-column, --images-root, --image-id, --patient-id and --label "
+                         "apply to --cohort only; --dicom builds the cohort from the headers.")
+    started = time.perf_counter()
+    with _progress() as progress:
+        progress.add_task("Auditing for leakage", total=None)
+        if dicom is not None:
+            evidence = audit_dicom(dicom, seed=seed)
+        else:
+            label_value: Any = int(positive_label) if positive_label.lstrip("-").isdigit() \
+                else positive_label
+            evidence = audit_cohort(cohort, split_column=split_column, images_root=images_root,
+                                    image_id=image_id, patient_id=patient_id, label=label,
+                                    positive_label=label_value, seed=seed)
+        paths = write_report(evidence, out)
+    table = Table(title=Text(str(evidence.claim.get("title", "Leakage audit"))),
+                  title_justify="left")
+    table.add_column("Check")
+    table.add_column("Status")
+    table.add_column("Finding", overflow="fold")
+    for finding in evidence.findings:
+        status = finding.status.value
+        table.add_row(finding.check, Text(status.replace("_", " "),
+                                          style=_STATUS_STYLE.get(status, "")),
+                      Text(finding.message))
+    console.print(table)
+    for name, path in paths.items():
+        console.print(Text(f"{name}: {path}"))
+    console.print(f"Finished in {time.perf_counter() - started:.1f} s.", style="bright_black")
+    failed = any(f.status.value == "fail" for f in evidence.findings)
+    raise typer.Exit(EXIT_FAILED_RUNG if failed else 0)
 
 
 def main() -> None:

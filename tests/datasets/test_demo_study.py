@@ -78,8 +78,9 @@ def test_study_toml_shape(variant, request):
     spec = tomllib.loads(study.study_path.read_text(encoding="utf-8"))
     assert set(spec) == {
         "study", "claim", "data", "cohort", "partitions", "subgroups", "leakage", "metrics",
-        "criteria",
+        "criteria", "readers", "deployment", "preprocessing",
     }  # fmt: skip
+    assert [t["partition"] for t in spec["preprocessing"]] == ["development"]
     assert spec["leakage"] == {"split_columns": ["naive_split"]}
     assert spec["claim"]["positive_label"] == 1
     assert spec["data"]["cohort"] == "cohort.csv"

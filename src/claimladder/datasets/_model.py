@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._core import AlignmentError, RngLike, StudySpecError, atomic_write_text, check_rng
 from ._progress import track
+from ._reader_demo import make_demo_readings
 
 __all__ = ["DEMO_MODEL_NAME", "make_demo_predictions"]
 
@@ -163,6 +164,7 @@ def _study_files(study_dir: Path) -> dict[str, object]:
         "predictions": study_dir / data.get("predictions", "predictions.csv"),
         "images_root": study_dir / data.get("images_root", "."),
         "image_id": columns.get("image_id", "image_id"),
+        "patient_id": columns.get("patient_id", "patient_id"),
         "path": columns.get("path", "path"),
         "label": columns.get("label", "label"),
     }
@@ -199,7 +201,10 @@ def fit_demo_model(
     thumbnails (normal anatomy and positioning) leaves unexplained; a
     ``StandardScaler`` and an L2 ``LogisticRegression`` (C = 0.1) follow.
     PCA, scaler and classifier are one scikit-learn pipeline fit on the
-    training images only. Like many real models it is shortcut-prone: on
+    training images only; its probabilities are Platt-scaled on out-of-fold
+    scores (five folds of whole patients, ``CalibratedClassifierCV`` with
+    ``ensemble=False``), a monotone map that leaves every ranking metric
+    unchanged, so the model is calibrated where it was developed. Like many real models it is shortcut-prone: on
     the planted study it leans on site A's corner marker, and it degrades on
     the external sites (see :mod:`claimladder.datasets` for the AUROCs).
 
@@ -226,7 +231,10 @@ def fit_demo_model(
     path : pathlib.Path
         The predictions file, columns ``image_id, model, score`` (the
         predicted probability of the positive label), one row per cohort
-        image, written atomically.
+        image, written atomically. When the folder is a demo study whose
+        ``study.toml`` declares a reader table, the simulated reader study
+        (aided by these scores) is written next to it
+        (:func:`claimladder.datasets._reader_demo.make_demo_readings`).
 
     Raises
     ------
@@ -250,7 +258,9 @@ def fit_demo_model(
     >>> list(predictions.columns), len(predictions) == demo.n_images
     (['image_id', 'model', 'score'], True)
     """
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -283,14 +293,22 @@ def fit_demo_model(
 
     paths = [files["images_root"] / p for p in cohort[files["path"]]]
     features = _image_features(_load(paths, len(paths), progress))
-    model = make_pipeline(
+    pipeline = make_pipeline(
         _PCAResidual(random_state=seed),
         StandardScaler(),
         LogisticRegression(C=0.1, max_iter=5000, random_state=seed),
     )
+    # Platt scaling on out-of-fold scores (folds of whole patients), then the pipeline refit
+    # on every training image: a monotone map of its scores, so ranking is unchanged.
+    patients = (cohort[files["patient_id"]].astype(str).to_numpy()[is_train]
+                if files["patient_id"] in cohort.columns else ids[is_train])
+    folds = list(GroupKFold(n_splits=5).split(features[is_train], y_train, patients))
+    model = CalibratedClassifierCV(pipeline, method="sigmoid", cv=folds, ensemble=False)
     model.fit(features[is_train], y_train.astype(int))
     score = model.predict_proba(features)[:, 1]
     out = pd.DataFrame({"image_id": ids, "model": DEMO_MODEL_NAME, "score": score})
     target = Path(files["predictions"])
     atomic_write_text(target, out.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+    # The demo's reader study is read with the model's scores shown, so it follows them.
+    make_demo_readings(study_dir, rng=seed)
     return DemoModel(model), target

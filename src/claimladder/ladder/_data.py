@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._core import StudySpecError
 from ..cohort import (
     Cohort,
     CohortFlow,
@@ -18,11 +19,14 @@ from ..cohort import (
     read_cohort_images,
 )
 from ..io import dicom_header_index
-from .._core import StudySpecError
+from ..parallel import Checkpoint, Executor, Unit, chunk_ranges, file_digests, run_units
 from ._partitions import study_partitions
 from ._study import Study
 
-__all__ = ["StudyData", "load_study_data"]
+__all__ = ["IMAGE_CHUNK", "StudyData", "load_study_data"]
+
+#: Images per work unit: a unit holds at most this many decoded images in memory.
+IMAGE_CHUNK = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -57,6 +61,10 @@ class StudyData:
     model_object: object | None = field(default=None, repr=False)
     #: Called with (description, done, total) during long image-level steps.
     progress: Callable[[str, int, int], None] | None = field(default=None, repr=False)
+    #: Where image-level work units run (default: in-process).
+    executor: Executor | None = field(default=None, repr=False)
+    #: Completed work units on disk (``OUT/.claimladder-cache``): reruns reuse them.
+    checkpoint: Checkpoint | None = field(default=None, repr=False)
 
     @property
     def cohort(self) -> Cohort:
@@ -68,14 +76,68 @@ class StudyData:
         """Whether the cohort names image files (a ``path`` role)."""
         return self.cohort.has_role("path")
 
+    def _image_units(self, namespace: str, args: Callable[[int, int], tuple]) -> list[Unit]:
+        """Work units of ``IMAGE_CHUNK`` rows, keyed by the content of their files."""
+        paths = self._paths()
+        digests = self._file_digests() if self.checkpoint is not None else None
+        ids = self.cohort.image_ids
+        return [Unit(key=f"{namespace}[{a}:{b}]", args=args(a, b),
+                     content=None if digests is None else
+                     [ids[a:b].tolist(), paths[a:b], digests[a:b]])
+                for a, b in chunk_ranges(self.cohort.n_images, IMAGE_CHUNK)]
+
+    def _paths(self) -> list[str]:
+        """The ``path`` value of every included row ('' where missing)."""
+        return ["" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p)
+                for p in self.cohort.column("path").tolist()]
+
+    def _file_digests(self) -> list[str | None]:
+        """SHA-256 of every included image file (the content the checkpoint is keyed by)."""
+        if "file_digests" not in self.cache:
+            root = self.study.images_root
+            self.cache["file_digests"] = file_digests(
+                [str(root / p) if p else "" for p in self._paths()],
+                executor=self.executor, checkpoint=self.checkpoint, progress=self.progress)
+        return self.cache["file_digests"]
+
     def images(self) -> tuple[list[np.ndarray | None], pd.DataFrame]:
-        """Every included image, read once per run (``None`` where unreadable), and the problems."""
+        """Every included image, read once per run (``None`` where unreadable), and the problems.
+
+        The files are decoded in work units of ``IMAGE_CHUNK`` rows on the run's
+        executor; with a checkpoint, a rerun reads the decoded units back.
+        """
         if "images" not in self.cache:
             total = self.cohort.n_images
-            report = None if self.progress is None else (
-                lambda done: self.progress("Reading images", done, total))
-            self.cache["images"] = read_cohort_images(self.cohort, self.study.images_root,
-                                                      on_image=report)
+            root = str(self.study.images_root)
+            cohort = self.cohort
+            rows = np.arange(total)
+            units = self._image_units("images", lambda a, b: (
+                cohort.subset((rows >= a) & (rows < b)), root))
+            images: list[np.ndarray | None] = [None] * total
+            problems: list[pd.DataFrame] = []
+            done = 0
+
+            def collect(i: int, result: tuple) -> None:
+                nonlocal done
+                chunk, found = result
+                a = i * IMAGE_CHUNK
+                # Fresh copies: arrays unpickled from a worker or the checkpoint sit at other
+                # memory alignments, which changes the last bits of SIMD reductions.
+                chunk = [None if im is None else np.array(im, copy=True) for im in chunk]
+                images[a:a + len(chunk)] = chunk
+                problems.append(found)
+                done += len(chunk)
+                if self.progress is not None:
+                    self.progress("Reading images", done, total)
+
+            run_units(read_cohort_images, units, namespace="images", executor=self.executor,
+                      checkpoint=self.checkpoint, on_result=collect)
+            order = {image_id: k for k, image_id in enumerate(self.cohort.image_ids)}
+            table = (pd.concat(problems, ignore_index=True) if problems else
+                     pd.DataFrame(columns=["image_id", "path", "problem"]))
+            table = table.iloc[np.argsort([order[i] for i in table["image_id"]],
+                                          kind="stable")].reset_index(drop=True)
+            self.cache["images"] = images, table
         return self.cache["images"]
 
     def model_adapter(self):
@@ -93,7 +155,10 @@ class StudyData:
                 if declared is not None:
                     candidate = self.study.resolve(declared)
                     spec = str(candidate) if candidate.exists() else declared
-            self.cache["model"] = None if spec is None else load_model(spec)
+            adapter = None if spec is None else load_model(spec)
+            if adapter is not None and self.checkpoint is not None:
+                adapter = _with_disk_cache(spec, adapter, self.checkpoint)
+            self.cache["model"] = adapter
         return self.cache["model"]
 
     def headers(self) -> pd.DataFrame | None:
@@ -105,12 +170,46 @@ class StudyData:
             table = None
             if self.has_images:
                 root = self.study.images_root
-                paths = [root / str(p) for p in self.cohort.column("path").fillna("")]
-                table = dicom_header_index(paths, on_error="record")
+                paths = [str(root / str(p)) for p in self.cohort.column("path").fillna("")]
+                units = self._image_units("headers", lambda a, b: (paths[a:b],))
+                parts = run_units(_header_unit, units, namespace="headers",
+                                  executor=self.executor, checkpoint=self.checkpoint,
+                                  progress=self.progress, description="Reading DICOM headers")
+                table = pd.concat(parts, ignore_index=True)
                 if "error" in table.columns and table["error"].notna().all():
                     table = None  # no DICOM file at all: header checks do not apply
             self.cache["headers"] = table
         return self.cache["headers"]
+
+
+def _with_disk_cache(spec: object, adapter, checkpoint: Checkpoint):
+    """The adapter with its predictions cached in the checkpoint folder.
+
+    The cache namespace adds a digest of the pickled model object to the
+    adapter's fingerprint (which for a callable covers only its code), so a
+    retrained model never reads another model's predictions. A model object
+    that cannot be pickled keeps the in-memory cache.
+    """
+    import hashlib
+    import pickle
+
+    from ..models import PredictionCache, load_model
+
+    if isinstance(spec, str):
+        token = ""  # a file (digested in the fingerprint) or an importable function
+    else:
+        try:
+            token = hashlib.sha256(pickle.dumps(spec, protocol=5)).hexdigest()[:32]
+        except Exception:  # noqa: BLE001 - unpicklable models are not cached on disk
+            return adapter
+    namespace = f"{adapter.name}|{adapter.fingerprint}|{adapter.activation}|{token}"
+    cache = PredictionCache(checkpoint.directory / "predictions", namespace=namespace)
+    return load_model(spec, cache=cache)
+
+
+def _header_unit(paths: list[str]) -> pd.DataFrame:
+    """DICOM headers of one chunk of files (a work unit)."""
+    return dicom_header_index(paths, on_error="record")
 
 
 def load_study_data(
@@ -118,8 +217,13 @@ def load_study_data(
     *,
     progress: Callable[[str, int, int], None] | None = None,
     model: object | None = None,
+    executor: Executor | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> StudyData:
     """Read the cohort and predictions, apply the cohort rules and the partitions.
+
+    ``executor`` runs the image-level work units (default in-process);
+    ``checkpoint`` keeps their results so that a rerun reuses them.
 
     Raises
     ------
@@ -143,4 +247,5 @@ def load_study_data(
                               source=source)
     return StudyData(study=study, source=source, flow=flow, partitions=partitions,
                      predictions=predictions, scores=scores, model=model_name,
-                     progress=progress, model_object=model)
+                     progress=progress, model_object=model, executor=executor,
+                     checkpoint=checkpoint)

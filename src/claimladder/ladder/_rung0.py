@@ -1,4 +1,4 @@
-"""Rung 0, cohort definition: flow, partitions, Table 1, missingness."""
+"""Rung 0, cohort definition: flow, partitions, Table 1, missingness, labels, deployment setting."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pandas as pd
 
 from .._core import Finding, Plot, Rung, Status
 from ..cohort import missingness, table_one
-from ..labels import check_agreement, check_annotators
+from ..labels import check_agreement, check_annotators, check_label_errors
 from ._common import captured_warnings, metric_options
 from ._data import StudyData
+from ._deployment import deployment_findings
 
 __all__ = ["cohort_findings"]
 
@@ -20,6 +21,7 @@ def cohort_findings(data: StudyData) -> list[Finding]:
     if data.cohort.has_role("path"):
         findings.append(_image_files(data))
     findings.extend(label_findings(data))
+    findings.extend(deployment_findings(data))
     return findings
 
 
@@ -81,7 +83,7 @@ def _partitions(data: StudyData) -> Finding:
         n = int(mask.sum())
         n_pos = int(np.nansum(y[mask]))
         rows.append({"partition": name, "kind": parts.kinds[name], "n_images": n,
-                     "n_patients": int(len(np.unique(patients[mask]))), "n_pos": n_pos,
+                     "n_patients": len(np.unique(patients[mask])), "n_pos": n_pos,
                      "prevalence": n_pos / n if n else np.nan})
     table = pd.DataFrame(rows, columns=["partition", "kind", "n_images", "n_patients", "n_pos",
                                         "prevalence"])
@@ -155,4 +157,24 @@ def label_findings(data: StudyData) -> list[Finding]:
                                          partition="adjudicated subset"
                                          if cohort.has_role("adjudicated") else None,
                                          **options))
+    findings.extend(_label_errors(data))
     return findings
+
+
+def _label_errors(data: StudyData) -> list[Finding]:
+    """Candidate label errors on the internal test partition, from the candidate's scores.
+
+    The candidate never saw these labels, so its scores are out-of-sample as confident
+    learning requires; the candidates mix label errors with the model's own confident
+    mistakes and are listed for a reader to review, never relabelled automatically.
+    """
+    name = "internal_test"
+    if data.scores is None or name not in data.partitions.masks:
+        return []
+    cohort, mask = data.cohort, data.partitions.masks[name]
+    with captured_warnings():
+        finding = check_label_errors(cohort.y_true[mask].astype(int), data.scores[mask],
+                                     ids=cohort.image_ids[mask], groups=cohort.patient_ids[mask],
+                                     partition=name, rng=data.study.seed + 82,
+                                     **metric_options(data))
+    return [finding]

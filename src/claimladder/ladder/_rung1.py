@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 import pandas as pd
 
+from .. import metrics
 from .._core import (
     Estimate,
     Finding,
     Plot,
     Rung,
     Status,
+    StudySpecError,
+    did_you_mean,
     spawn,
 )
-from .. import metrics
-from .._core import StudySpecError, did_you_mean
+from ..cohort import Cohort
+from ..labels import check_model_vs_label_certainty
 from ..leakage import (
+    FittedTransform,
+    check_burned_in_text,
     check_dicom_phi,
     check_filename_label,
     check_metadata_label,
+    check_near_duplicates,
     check_patient_overlap,
     check_pixel_markers,
+    check_preprocessing_fit,
     check_split_column,
     marker_flags,
+    pixel_regions,
 )
 from ._common import captured_warnings, metric_options, roc_curves
 from ._data import StudyData
+from ._seals import seal_path
 
-__all__ = ["internal_findings", "leakage_findings", "partition_performance"]
+__all__ = ["audit_findings", "internal_findings", "leakage_findings", "partition_performance"]
 
 
 def internal_findings(data: StudyData) -> list[Finding]:
@@ -40,6 +52,7 @@ def internal_findings(data: StudyData) -> list[Finding]:
         return findings
     table, curves = partition_performance(data)
     findings.extend(_primary(data, table))
+    findings.extend(_model_vs_label_certainty(data))
     findings.append(_operating_point(data, table))
     findings.append(Finding(
         check="internal.performance_by_partition", rung=Rung.INTERNAL, status=Status.PASS,
@@ -53,33 +66,137 @@ def internal_findings(data: StudyData) -> list[Finding]:
 
 def leakage_findings(data: StudyData) -> list[Finding]:
     """The leakage audit on the study's partitions (and any alternative split columns)."""
-    cohort, parts = data.cohort, data.partitions
-    masks, kinds = dict(parts.masks), dict(parts.kinds)
-    headers = data.headers()
-    site = cohort.column("site").astype(str).to_numpy() if cohort.has_role("site") else None
+    cohort, masks = data.cohort, dict(data.partitions.masks)
     spec = data.study.spec["leakage"]
-    findings = [check_patient_overlap(cohort, masks, kinds, headers=headers)]
     for column in spec.get("split_columns", []):
         if column not in cohort.table.columns:
             raise StudySpecError(
                 f"{data.study.path}: [leakage] split_columns names {column!r}, which is not a "
                 f"cohort column.{did_you_mean(column, list(cohort.table.columns))}")
+    try:
+        transforms = [FittedTransform.from_dict(t) for t in data.study.spec["preprocessing"]]
+    except (TypeError, ValueError) as error:
+        raise StudySpecError(f"{data.study.path}: [[preprocessing]]: {error}") from error
+    sealed = [name for name in masks if seal_path(data.study.base_dir, name).is_file()]
+    try:
+        return audit_findings(
+            cohort, masks, dict(data.partitions.kinds), headers=data.headers(),
+            images=(lambda: data.images()[0]) if data.has_images else None,
+            split_columns=spec.get("split_columns", []),
+            workflow_fields=spec.get("workflow_fields"), seed=data.study.seed,
+            transforms=transforms, sealed_names=sealed)
+    except _TransformPartitionError as error:
+        raise StudySpecError(f"{data.study.path}: [[preprocessing]]: {error}") from error
+
+
+class _TransformPartitionError(ValueError):
+    """A declared transform names an undeclared partition."""
+
+
+def audit_findings(
+    cohort: Cohort,
+    masks: Mapping[str, np.ndarray],
+    kinds: Mapping[str, str],
+    *,
+    headers: pd.DataFrame | None = None,
+    images: Callable[[], Sequence[np.ndarray | None]] | None = None,
+    split_columns: Sequence[str] = (),
+    workflow_fields: Sequence[str] | None = None,
+    seed: int = 0,
+    transforms: Sequence[FittedTransform] | None = None,
+    sealed_names: Sequence[str] = (),
+    has_labels: bool = True,
+) -> list[Finding]:
+    """Every leakage check on one cohort and its partitions (no model, no predictions).
+
+    Parameters
+    ----------
+    cohort : Cohort
+    masks, kinds : mappings
+        Partition name -> row mask and -> kind.
+    headers : pandas.DataFrame, optional
+        DICOM header index aligned with the cohort rows.
+    images : callable, optional
+        Returns the decoded images aligned with the rows (called once, only when the
+        pixel checks run); ``None`` skips the file-name and pixel checks.
+    split_columns : sequence of str
+        Further cohort columns holding train/test splits to audit for patient overlap.
+    workflow_fields : sequence of str, optional
+        Columns not available at inference (see :func:`check_metadata_label`).
+    seed : int
+        Seed of the permutation tests (the metadata check uses ``seed + 11``).
+    transforms : sequence of FittedTransform, optional
+        Declared fitted preprocessing; ``None`` leaves out ``leakage.preprocessing_fit``.
+    sealed_names : sequence of str
+        Sealed partitions (nothing may be fitted on them).
+    has_labels : bool, default True
+        ``False`` (a cohort built from DICOM headers, without labels): the checks
+        that need the label are ``not_evaluable``.
+    """
+    site = cohort.column("site").astype(str).to_numpy() if cohort.has_role("site") else None
+    findings = [check_patient_overlap(cohort, masks, kinds, headers=headers)]
+    for column in split_columns:
         findings.append(check_split_column(cohort, column, headers=headers))
-    roles = cohort.roles
-    skip = {roles.image_id, roles.patient_id, roles.label, roles.path, roles.label_certainty,
-            *roles.annotators}
-    columns = [c for c in cohort.table.columns if c not in skip]
-    findings.append(check_metadata_label(
-        cohort, columns, masks, kinds, headers=headers, groups=cohort.patient_ids, site=site,
-        workflow_fields=spec.get("workflow_fields"), rng=data.study.seed + 11))
-    if data.has_images:
+    no_label = ("The cohort has no label (it was built from DICOM headers), so whether {} "
+                "predicts the label was not tested.")
+    if has_labels:
+        roles = cohort.roles
+        skip = {roles.image_id, roles.patient_id, roles.label, roles.path,
+                roles.label_certainty, *roles.annotators}
+        columns = [c for c in cohort.table.columns if c not in skip]
+        findings.append(check_metadata_label(
+            cohort, columns, masks, kinds, headers=headers, groups=cohort.patient_ids,
+            site=site, workflow_fields=workflow_fields, rng=seed + 11))
+    else:
+        findings.append(Finding(check="leakage.metadata_label", rung=Rung.INTERNAL,
+                                status=Status.NOT_EVALUABLE,
+                                message=no_label.format("any column or header field")))
+    if transforms is not None:
+        try:
+            findings.append(check_preprocessing_fit(transforms, kinds,
+                                                    sealed_names=sealed_names))
+        except ValueError as error:
+            raise _TransformPartitionError(str(error)) from error
+    if images is None:
+        return findings
+    if has_labels:
         findings.append(check_filename_label(cohort, masks=masks, headers=headers, site=site))
-        if headers is not None:
-            findings.append(check_dicom_phi(headers, image_ids=cohort.image_ids))
-        images, _ = data.images()
-        findings.extend(check_pixel_markers(cohort, marker_flags(images), masks, kinds,
-                                            site=site))
+    else:
+        findings.append(Finding(check="leakage.filename_label", rung=Rung.INTERNAL,
+                                status=Status.NOT_EVALUABLE,
+                                message=no_label.format("a file-name token")))
+    if headers is not None:
+        findings.append(check_dicom_phi(headers, image_ids=cohort.image_ids))
+    decoded = images()
+    findings.append(check_near_duplicates(cohort, decoded, masks, kinds))
+    regions = pixel_regions(decoded)
+    if has_labels:
+        findings.append(check_pixel_markers(cohort, marker_flags(decoded, regions), masks,
+                                            kinds, site=site))
+    else:
+        findings.append(Finding(check="leakage.pixel_markers", rung=Rung.INTERNAL,
+                                status=Status.NOT_EVALUABLE,
+                                message=no_label.format("a corner or border marker")))
+    findings.append(check_burned_in_text(cohort, decoded, masks, kinds, regions=regions,
+                                         site=site))
     return findings
+
+
+def _model_vs_label_certainty(data: StudyData) -> list[Finding]:
+    """Is the model surer than its labels on the internal test cases annotators split on?"""
+    cohort, name = data.cohort, "internal_test"
+    annotators = list(cohort.roles.annotators)
+    if len(annotators) < 2 or name not in data.partitions.masks:
+        return []
+    mask = data.partitions.masks[name]
+    ratings = cohort.table.loc[mask, annotators].apply(pd.to_numeric, errors="coerce")
+    certainty = (cohort.column("label_certainty")[mask]
+                 if cohort.has_role("label_certainty") else None)
+    with captured_warnings():
+        return [check_model_vs_label_certainty(
+            cohort.y_true[mask], data.scores[mask], ratings.reset_index(drop=True),
+            certainty=certainty, ids=cohort.image_ids[mask], groups=cohort.patient_ids[mask],
+            partition=name, rng=data.study.seed + 83, **metric_options(data))]
 
 
 def partition_performance(data: StudyData) -> tuple[pd.DataFrame, pd.DataFrame]:

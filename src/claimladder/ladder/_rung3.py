@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .._core import Finding, Plot, Rung, Status
+from ..calibration import calibration_table
 from ..subgroups import gap_estimate, metric_table, subgroup_labels
 from ._common import captured_warnings, metric_options, test_partitions
 from ._data import StudyData
 
-__all__ = ["bias_findings", "audit_attributes"]
+__all__ = ["audit_attributes", "bias_findings"]
 
 _ALPHA = 0.05
 
@@ -84,6 +86,8 @@ def bias_findings(data: StudyData) -> list[Finding]:
         findings.extend(_gap_finding(name, attr, audit, limit, int(mask.sum()))
                         for attr in varying)
         findings.append(_intersections(name, audit, varying, limit))
+        findings.append(_subgroup_calibration(data, name, mask, labels[varying], min_n,
+                                              options, rng=data.study.seed + 35 + index))
         tables.append(audit.table.assign(partition=name))
         auroc = audit.table[(audit.table["metric"] == "roc_auc")
                             & audit.table["attribute"].isin(varying) & audit.table["evaluable"]]
@@ -107,6 +111,52 @@ def bias_findings(data: StudyData) -> list[Finding]:
                     data=pd.concat(forest, ignore_index=True), options={"xlabel": "AUROC"}),),
         params={"partitions": partitions, "min_group_size": min_n, "alpha": _ALPHA}))
     return findings
+
+
+#: Calibration metrics per subgroup: observed vs expected, the binned ECE and the slope.
+_SUBGROUP_CALIBRATION = ("observed_expected_ratio", "calibration_in_the_large",
+                         "expected_calibration_error", "calibration_slope")
+
+
+def _subgroup_calibration(data: StudyData, partition: str, mask: np.ndarray,
+                          labels: pd.DataFrame, min_n: int, options: dict,
+                          rng: int) -> Finding:
+    """Calibration per subgroup of one test partition: warn when a group's mean predicted
+    probability is off its observed rate by more than ``calibration.max_ece`` with the whole
+    (simultaneous) interval beyond it."""
+    cohort = data.cohort
+    limit = float(data.study.criterion("calibration", "max_ece"))
+    y, s, g = cohort.y_true[mask], data.scores[mask], cohort.patient_ids[mask]
+    tables = []
+    for column, child in zip(labels.columns, np.random.SeedSequence(rng).spawn(
+            len(labels.columns))):
+        group = labels[column].astype(str).to_numpy()
+        with captured_warnings():
+            table = calibration_table(y, s, group, metrics=_SUBGROUP_CALIBRATION, n_bins=10,
+                                      groups=g, include_overall=False,
+                                      rng=np.random.default_rng(child), **options)
+        tables.append(table.assign(attribute=column))
+    table = pd.concat(tables, ignore_index=True)
+    table = table[["attribute", *[c for c in table.columns if c != "attribute"]]]
+    citl = table[(table["metric"] == "calibration_in_the_large") & (table["n"] >= min_n)]
+    off = citl[(citl["ci_low"] > limit) | (citl["ci_high"] < -limit)]
+    criterion = f"|mean predicted - observed| <= {limit:.2f} in every group of >= {min_n}"
+    if off.empty:
+        return Finding(check="bias.calibration", rung=Rung.BIAS, status=Status.PASS,
+                       message=f"{partition}: in every subgroup of at least {min_n} images the "
+                               "mean predicted probability matches the observed rate within "
+                               f"{limit:.2f} (or the interval includes such a match).",
+                       criterion=criterion, table=table, params={"partition": partition})
+    listed = "; ".join(f"{r.attribute} = {r.group}: {r.estimate:+.3f} [{r.ci_low:+.3f}, "
+                       f"{r.ci_high:+.3f}] (n={r.n})" for r in off.head(6).itertuples())
+    return Finding(check="bias.calibration", rung=Rung.BIAS, status=Status.WARN,
+                   message=f"{partition}: the mean predicted probability is off the observed "
+                           f"rate by more than {limit:.2f} in {len(off)} subgroup(s) "
+                           f"(predicted minus observed): {listed}.",
+                   criterion=criterion, table=table,
+                   params={"partition": partition, "not_validated_for": [
+                       f"{r.attribute} = {r.group} ({partition}): probabilities off by "
+                       f"{r.estimate:+.3f}" for r in off.itertuples()]})
 
 
 def _significant(table: pd.DataFrame, attribute: str, group: str) -> bool:

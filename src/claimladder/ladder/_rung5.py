@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from .._core import Finding, Rung, Status
+import numpy as np
+import pandas as pd
+
+from .._core import Finding, Plot, Rung, Status
 from ..robustness import stress_test
-from ..shortcuts import check_border_only, check_masking, check_site_predictability
+from ..shortcuts import (
+    check_border_only,
+    check_masking,
+    check_site_predictability,
+    mask_regions,
+)
 from ._common import captured_warnings, metric_options
 from ._data import StudyData
+from ._failures import THUMBNAIL_SIZE, thumbnail_data_uri
 
 __all__ = ["robustness_findings"]
 
@@ -70,8 +79,40 @@ def robustness_findings(data: StudyData) -> list[Finding]:
                              criterion_max_drop=limit, rng=seed + 92,
                              threshold=float(data.study.metrics["threshold"]), **options)
         findings.extend(result.to_findings())
-        findings.append(check_masking(model, test_images, y[rows], groups=g[rows],
-                                      image_ids=ids[rows], criterion_max_drop=limit,
-                                      threshold=float(data.study.metrics["threshold"]),
-                                      rng=seed + 93, **options))
+        masking = check_masking(model, test_images, y[rows], groups=g[rows],
+                                image_ids=ids[rows], criterion_max_drop=limit,
+                                threshold=float(data.study.metrics["threshold"]),
+                                rng=seed + 93, **options)
+    findings.append(_with_masking_examples(masking, test_images, ids[rows]))
     return findings
+
+
+_MASKING_EXAMPLES = 4
+
+
+def _with_masking_examples(finding: Finding, images: np.ndarray, ids: np.ndarray) -> Finding:
+    """Add before/after thumbnails of the cases whose score changed most under masking.
+
+    Burned-in text is blacked out in both thumbnails (it can carry PHI); markers stay
+    in the "before" one, since they are what the probe is about.
+    """
+    examples = finding.params.get("example_scores") or []
+    if not examples or finding.status is Status.NOT_EVALUABLE:
+        return finding
+    params = finding.params
+    position = {str(i): k for k, i in enumerate(ids)}
+    rows = []
+    for example in examples[:_MASKING_EXAMPLES]:
+        image = images[position[example["image_id"]]]
+        after, _ = mask_regions(image, params["primary"].split("+"),
+                                corner_fraction=params["corner_fraction"],
+                                border_fraction=params["border_fraction"])
+        for when, pixels, score in (("before", image, example["before"]),
+                                    ("after", after, example["after"])):
+            uri, hidden = thumbnail_data_uri(pixels, hide=("text",))
+            rows.append({"image_id": example["image_id"], "thumbnail": uri,
+                         "caption": f"{when} masking, score {score:.3f}",
+                         "text_regions_masked": hidden})
+    gallery = Plot(kind="gallery", title="Before and after masking", data=pd.DataFrame(rows),
+                   options={"thumbnail_size": THUMBNAIL_SIZE})
+    return replace(finding, plots=(*finding.plots, gallery))

@@ -1,4 +1,5 @@
-"""Rung 6, clinical relevance: the metadata-only baseline, decision curves and triage."""
+"""Rung 6, clinical relevance: the metadata-only baseline, decision curves, triage and the
+reader study (MRMC, model vs readers, decision impact)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from ..utility import (
 )
 from ._common import captured_warnings, metric_options, test_partitions
 from ._data import StudyData
+from ._readers import reader_findings
 
-__all__ = ["utility_findings", "metadata_columns"]
+__all__ = ["metadata_columns", "utility_findings"]
 
 
 def metadata_columns(data: StudyData) -> list[str]:
@@ -27,7 +29,12 @@ def metadata_columns(data: StudyData) -> list[str]:
 
 def utility_findings(data: StudyData) -> list[Finding]:
     """Is the image model better than metadata alone, useful across thresholds, and does a
-    triage threshold chosen before testing keep its sensitivity on every test set?"""
+    triage threshold chosen before testing keep its sensitivity on every test set? With a
+    reader study declared (``[readers]``), the ``readers.*`` findings follow."""
+    return _model_findings(data) + reader_findings(data)
+
+
+def _model_findings(data: StudyData) -> list[Finding]:
     parts = data.partitions
     if data.scores is None or "development" not in parts.masks or not test_partitions(data):
         return [Finding(check="utility.metadata_baseline", rung=Rung.UTILITY,

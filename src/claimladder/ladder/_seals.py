@@ -9,7 +9,7 @@ from .._core import Finding
 from ..splits import check_sealed_access, log_access, read_seal, verify_seal
 from ._data import StudyData
 
-__all__ = ["SEALS_FOLDER", "seal_path", "seal_findings"]
+__all__ = ["SEALS_FOLDER", "seal_findings", "seal_path", "sealed_partitions"]
 
 #: Folder next to study.toml where `claimladder seal` writes one seal per partition.
 SEALS_FOLDER = "seals"
@@ -18,6 +18,12 @@ SEALS_FOLDER = "seals"
 def seal_path(study_base: Path, partition: str) -> Path:
     """Where the seal of ``partition`` lives for a study whose spec is in ``study_base``."""
     return study_base / SEALS_FOLDER / f"{partition}.seal.json"
+
+
+def sealed_partitions(data: StudyData) -> list[str]:
+    """Names of the study's partitions that have a seal (nothing may be fitted on them)."""
+    return [name for name in data.partitions.masks
+            if seal_path(data.study.base_dir, name).is_file()]
 
 
 def seal_findings(data: StudyData, *, checks: Sequence[str]) -> list[Finding]:

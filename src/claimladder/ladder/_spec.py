@@ -12,7 +12,7 @@ from typing import Any
 
 from .._core import StudySpecError, did_you_mean
 
-__all__ = ["Key", "Table", "STUDY_SCHEMA", "CRITERIA_DEFAULTS", "validate_spec", "PRIMARY_METRICS"]
+__all__ = ["CRITERIA_DEFAULTS", "PRIMARY_METRICS", "STUDY_SCHEMA", "Key", "Table", "validate_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,36 @@ def _str_or_list(v: Any) -> bool:
     return _is_str(v) or (_is_str_list(v) and len(v) >= 1)
 
 
+def _is_signed_fraction(v: Any) -> bool:
+    return _is_number(v) and -1 <= v <= 1
+
+
+def _is_positive(v: Any) -> bool:
+    return _is_number(v) and v > 0
+
+
+def _is_mean_sd(v: Any) -> bool:
+    return (isinstance(v, Mapping) and set(v) == {"mean", "sd"} and _is_number(v["mean"])
+            and _is_number(v["sd"]) and v["sd"] > 0)
+
+
+def _is_fraction_map(v: Any) -> bool:
+    return (isinstance(v, Mapping) and len(v) >= 1 and all(_in_unit(x) for x in v.values())
+            and abs(sum(v.values()) - 1.0) <= 0.01)
+
+
+def _is_preprocessing_list(v: Any) -> bool:
+    allowed = {"name", "partition", "statistics", "n_images", "description"}
+    return isinstance(v, list) and all(
+        isinstance(t, Mapping) and set(t) <= allowed and _is_str(t.get("name"))
+        and _is_str(t.get("partition")) and _is_count(t.get("n_images", 1))
+        and isinstance(t.get("description", ""), str)
+        and isinstance(t.get("statistics", {}), Mapping)
+        and all(_is_number(x) or (isinstance(x, list) and all(_is_number(y) for y in x))
+                for x in t.get("statistics", {}).values())
+        for t in v)
+
+
 #: Metrics the ladder can use as the primary metric.
 PRIMARY_METRICS = ("roc_auc",)
 
@@ -87,9 +117,15 @@ CRITERIA_DEFAULTS: dict[str, dict[str, float]] = {
     "internal": {"min_auroc": 0.70},
     "external": {"max_auroc_drop": 0.05},
     "bias": {"max_subgroup_auroc_gap": 0.05, "min_group_size": 30},
-    "calibration": {"max_ece": 0.05, "target_error": 0.10},
+    # max_ece judges the smooth ECE (Blasiok & Nakkiran 2023); coverage of the conformal sets.
+    "calibration": {"max_ece": 0.05, "target_error": 0.10, "target_coverage": 0.90},
     "robustness": {"max_auroc_drop": 0.05},
     "utility": {"min_auroc_gain_over_metadata": 0.05, "target_sensitivity": 0.90},
+    # Reader study (rung 6): aided must not be worse than unaided; the model within 0.05
+    # AUROC of the readers; reading may not become credibly slower.
+    "readers": {"min_auroc_gain": 0.0, "model_margin": 0.05, "max_time_increase_s": 0.0},
+    # Deployment setting (rung 0): |SMD| above 0.1 is the usual imbalance mark (Austin 2009).
+    "deployment": {"max_smd": 0.10, "max_prevalence_ratio": 2.0},
 }
 
 _CRITERIA_KEYS = {
@@ -99,10 +135,18 @@ _CRITERIA_KEYS = {
     "external": {"max_auroc_drop": _FRACTION},
     "bias": {"max_subgroup_auroc_gap": _FRACTION,
              "min_group_size": Key(_is_count, "an integer >= 1")},
-    "calibration": {"max_ece": _FRACTION, "target_error": _FRACTION},
+    "calibration": {"max_ece": _FRACTION, "target_error": _FRACTION,
+                    "target_coverage": _FRACTION},
     "robustness": {"max_auroc_drop": _FRACTION},
     "utility": {"min_auroc_gain_over_metadata": _FRACTION,
                 "target_sensitivity": _FRACTION},
+    "readers": {"min_auroc_gain": Key(_is_signed_fraction, "a number in [-1, 1]"),
+                "model_margin": _FRACTION,
+                "max_time_increase_s": Key(_is_number, "a number of seconds")},
+    "deployment": {"max_smd": Key(_is_positive, "a number > 0"),
+                   "max_prevalence_ratio": Key(lambda v: _is_number(v) and v >= 1,
+                                               "a number >= 1"),
+                   "min_ppv": _FRACTION, "min_npv": _FRACTION},
 }
 
 STUDY_SCHEMA = Table(keys={
@@ -158,6 +202,44 @@ STUDY_SCHEMA = Table(keys={
         "workflow_fields": Key(_is_str_list, "a list of columns not available at inference"),
     }),
     "model": Table(keys={"adapter": Key(_is_str, "'package.module:function' or a file path")}),
+    # Fitted preprocessing of the model under test ([[preprocessing]] tables), checked by
+    # leakage.preprocessing_fit: each was fitted on the partition it names.
+    "preprocessing": Key(_is_preprocessing_list,
+                         "[[preprocessing]] tables with name and partition (strings), and "
+                         "optionally statistics (a table of numbers or lists of numbers), "
+                         "n_images (an integer >= 1) and description", default=[]),
+    # A reader study of the claim (rung 6); absent `table` means no reader study.
+    "readers": Table(keys={
+        "table": Key(_is_str, "a file path (CSV or Parquet): case_id, reader_id, modality, "
+                              "score[, decision, time_s]"),
+        "modalities": Key(lambda v: _is_str_list(v) and len(v) == 2 and v[0] != v[1],
+                          "two different modality names, without then with the aid",
+                          default=["unaided", "aided"]),
+        "model_modality": Key(_is_str, "a modality name (the readers the model is compared "
+                                       "with)"),
+        "covariance": Key(lambda v: v in ("jackknife", "delong"), "'jackknife' or 'delong'",
+                          default="jackknife"),
+        "analysis": Key(lambda v: v in ("RRRC", "FRRC", "RRFC"), "'RRRC', 'FRRC' or 'RRFC'",
+                        default="RRRC"),
+        "confident_low": Key(_in_open_unit, "a probability in (0, 1)", default=0.1),
+        "confident_high": Key(_in_open_unit, "a probability in (0, 1)", default=0.9),
+        "columns": Table(keys={role: _STR for role in ("case_id", "reader_id", "modality",
+                                                       "score", "decision", "time_s")}),
+    }),
+    # The intended deployment population (rung 0); every key is optional.
+    "deployment": Table(keys={
+        "description": _STR,
+        "prevalence": Key(_in_open_unit, "a prevalence in (0, 1)"),
+        "reference_cohort": Key(_is_str, "a file path (CSV or Parquet) of a deployment sample "
+                                         "with the cohort's column names"),
+        "numeric": Table(values=Key(_is_mean_sd, "a table {mean = number, sd = number > 0}")),
+        "categories": Table(values=Key(_is_fraction_map,
+                                       "a table of category = fraction (fractions summing "
+                                       "to 1)")),
+        "scanner_vendors": _STR_LIST,
+        "site_types": _STR_LIST,
+        "site_type_column": _STR,
+    }),
 })
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy
 import hashlib
 import inspect
 import json
@@ -284,6 +285,38 @@ class ModelAdapter(abc.ABC):
         return values[:, 0] if values.shape[1] == 1 else values
 
     __call__ = predict_proba
+
+    def predict_uncached(self, images: Any, *, metadata: pd.DataFrame | None = None
+                         ) -> np.ndarray:
+        """Probabilities of a batch, always computed (the cache is neither read nor written).
+
+        The work unit of parallel inference: the caller looks keys up and
+        stores results in its own cache; the worker only computes.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape ``(N, K)`` (K = 1 for one probability per image).
+        """
+        owner = f"{type(self).__name__}.predict_uncached"
+        batch = as_image_batch(images, owner=owner)
+        if metadata is not None:
+            metadata = metadata.reset_index(drop=True)
+        if self.takes_metadata and metadata is None:
+            raise ValueError(f"Model {self.name!r} takes metadata (takes_metadata=True); pass "
+                             f"'metadata' to {owner}.")
+        return self._run(batch, metadata, np.arange(batch.shape[0]))
+
+    def without_cache(self) -> ModelAdapter:
+        """A shallow copy with no prediction cache, to send to worker processes.
+
+        The cache holds a lock and possibly many entries; workers compute and
+        the caller caches (see :meth:`predict_uncached`).
+        """
+        clone = copy.copy(self)
+        clone._cache = None
+        clone._cache_option = False
+        return clone
 
     def _run(self, batch: np.ndarray, metadata: pd.DataFrame | None,
              rows: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
+import threading
 import time
 import warnings
 import zlib
@@ -30,6 +32,7 @@ from .._core import (
 )
 from ..metrics import compare_paired
 from ..models import ModelAdapter, image_digests, load_model
+from ..parallel import Executor, Unit, current_executor, run_units
 from ._base import GradedPerturbation
 from ._registry import DEFAULT_PERTURBATIONS, PERTURBATIONS
 
@@ -368,6 +371,7 @@ def stress_test(
     pos_label: Any = 1,
     chunk_size: int = 256,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> StressTestResult:
     """Measure a model's metric under graded perturbations.
 
@@ -424,6 +428,13 @@ def stress_test(
         Images perturbed at a time (bounds memory).
     progress : bool, default False
         Show a rich progress bar.
+    executor : claimladder.parallel.Executor, optional
+        Where the perturbation + inference units (one per perturbation,
+        severity and chunk of ``chunk_size`` images) run; default the
+        executor of the enclosing :func:`claimladder.parallel.use_executor`
+        block, else in-process. Results are identical on every executor (each
+        image's draws come from its own seed). Out of process, the model is
+        sent to the workers, so it must be picklable.
 
     Returns
     -------
@@ -525,7 +536,8 @@ def stress_test(
         timings["predict"] += time.perf_counter() - t0
         return _positive_scores(np.asarray(proba), adapter, pos_label)
 
-    def scores_for(ladder: _Ladder, severity: int) -> np.ndarray:
+    def lookup(ladder: _Ladder, severity: int) -> tuple[list, np.ndarray, np.ndarray]:
+        """Cache keys of one cell, its scores (NaN where not cached) and the missing rows."""
         step = ladder.levels[severity]
         desc = _describe(step)
         if ladder.kind == "metadata":
@@ -538,7 +550,72 @@ def stress_test(
         if cached is not None:
             out[hit] = _positive_scores(cached[hit] if cached.shape[1] > 1 else cached[hit, 0],
                                         adapter, pos_label)
-        missing = np.flatnonzero(~hit)
+        return keys, out, np.flatnonzero(~hit)
+
+    prefetched: dict[tuple[str, int], np.ndarray] = {}
+
+    def prefetch(cells: list[tuple[_Ladder, int]]) -> None:
+        """Perturb and score every image cell as independent work units on the executor."""
+        pool = current_executor() if executor is None else executor
+        blob = _model_blob(adapter)
+        if blob is None and pool.backend != "serial":
+            raise ValueError(
+                f"{owner}: the model cannot be pickled, so it cannot run on the {pool.backend} "
+                "executor. Fix: define the model function at module level (not a lambda or "
+                "closure), or run in-process.")
+        # Every backend scores with a copy unpickled from the same bytes: the model's arrays
+        # then sit at the same memory alignment everywhere, and SIMD reductions agree to the
+        # last bit (the original object can differ from its copies in the last bits).
+        if blob is None:
+            model = adapter
+        elif pool.backend == "serial":
+            model = pickle.loads(blob)
+        else:
+            model = pool.broadcast(blob)
+        units, targets = [], []
+        for ladder, severity in cells:
+            if ladder.kind != "image":
+                continue
+            step = ladder.levels[severity]
+            keys, out, missing = lookup(ladder, severity)
+            prefetched[ladder.name, severity] = out
+            seeds = _image_seeds(root, ladder.name, digests)
+            for start in range(0, missing.size, chunk_size):
+                rows = missing[start:start + chunk_size]
+                contiguous = rows[-1] - rows[0] + 1 == rows.size
+                batch = array[rows[0]:rows[-1] + 1] if contiguous else array[rows]
+                meta = (None if metadata is None or not adapter.takes_metadata
+                        else metadata.iloc[rows].reset_index(drop=True))
+                units.append(Unit(key=f"stress_test[{ladder.name}, severity {severity}, "
+                                      f"images {rows[0]}..{rows[-1]}]",
+                                  args=(model, step, batch, seeds[rows], meta)))
+                targets.append((out, rows, keys))
+
+        def collect(i: int, result: tuple) -> None:
+            proba, seconds_perturb, seconds_predict = result
+            out, rows, keys = targets[i]
+            if model is not adapter:  # the copies' counters stay with them
+                adapter.n_model_calls += -(-rows.size // adapter.batch_size)
+                adapter.n_images_predicted += rows.size
+            if adapter.cache is not None:
+                adapter.cache.put([keys[r] for r in rows], proba)
+            out[rows] = _positive_scores(proba if proba.shape[1] > 1 else proba[:, 0],
+                                         adapter, pos_label)
+            timings["perturb"] += seconds_perturb
+            timings["predict"] += seconds_predict
+
+        bar = _Tracker(len(units), progress, description="Perturbing and scoring")
+        try:
+            run_units(_perturb_and_predict, units, namespace="stress_test", executor=pool,
+                      on_result=collect, progress=lambda *_: bar.advance())
+        finally:
+            bar.close()
+
+    def scores_for(ladder: _Ladder, severity: int) -> np.ndarray:
+        if (ladder.name, severity) in prefetched:
+            return prefetched[ladder.name, severity]
+        step = ladder.levels[severity]
+        keys, out, missing = lookup(ladder, severity)
         if not missing.size:
             return out
         seeds = _image_seeds(root, ladder.name, digests)
@@ -558,6 +635,9 @@ def stress_test(
         return out
 
     clean_ladder = _Ladder("clean", "image", {0: None})
+    cells = [(ladder, s) for ladder in ladders for s in severities if s in ladder.levels]
+    prefetch([(clean_ladder, 0), *((ladder, s) for ladder, s in cells
+                                   if ladder.levels[s] is not None)])
     clean_scores = scores_for(clean_ladder, 0)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -569,7 +649,6 @@ def stress_test(
 
     rows_out, flips = [], []
     boundaries: dict[str, int | None] = {}
-    cells = [(ladder, s) for ladder in ladders for s in severities if s in ladder.levels]
     tracker = _Tracker(len(cells), progress)
     try:
         for ladder, severity in cells:
@@ -631,10 +710,50 @@ def stress_test(
         kinds={ladder.name: ladder.kind for ladder in ladders}, timings=timings)
 
 
+def _model_blob(adapter: ModelAdapter) -> bytes | None:
+    try:
+        return pickle.dumps(adapter.without_cache(), protocol=5)
+    except Exception:  # noqa: BLE001 - lambdas, closures, open sessions: in-process only
+        return None
+
+
+# Models unpickled in this (worker) process, by digest of their bytes: a worker loads a
+# model once, not once per unit. One entry: a worker serves one stress test at a time.
+_WORKER_MODELS: dict[str, ModelAdapter] = {}
+_WORKER_MODELS_LOCK = threading.Lock()
+
+
+def _worker_model(model: ModelAdapter | bytes) -> ModelAdapter:
+    if not isinstance(model, bytes):
+        return model
+    digest = hashlib.sha256(model).hexdigest()
+    with _WORKER_MODELS_LOCK:  # a worker may run several threads
+        if digest not in _WORKER_MODELS:
+            _WORKER_MODELS.clear()
+            _WORKER_MODELS[digest] = pickle.loads(model)
+        return _WORKER_MODELS[digest]
+
+
+def _perturb_and_predict(model: ModelAdapter | bytes, step: Any, images: np.ndarray,
+                         seeds: np.ndarray, metadata: pd.DataFrame | None
+                         ) -> tuple[np.ndarray, float, float]:
+    """One work unit: perturb a chunk of images with their seeds, then score it."""
+    t0 = time.perf_counter()
+    model = _worker_model(model)
+    # A fresh copy: an array unpickled on a worker sits at another memory alignment,
+    # which changes the last bits of SIMD reductions; copying makes every backend agree.
+    images = np.array(images, copy=True)
+    if step is not None:
+        images = step.apply(images, rng=seeds).images
+    t1 = time.perf_counter()
+    proba = model.predict_uncached(images, metadata=metadata)
+    return proba, t1 - t0, time.perf_counter() - t1
+
+
 class _Tracker:
     """A rich progress bar over (perturbation, severity) cells, or nothing."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, *, description: str = "Stress test") -> None:
         self._progress = None
         if enabled and total:
             from rich.console import Console
@@ -642,7 +761,7 @@ class _Tracker:
 
             self._progress = Progress(console=Console(stderr=True), transient=False)
             self._progress.start()
-            self._task = self._progress.add_task("Stress test", total=total)
+            self._task = self._progress.add_task(description, total=total)
 
     def advance(self) -> None:
         if self._progress is not None:

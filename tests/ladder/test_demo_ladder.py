@@ -9,8 +9,13 @@ from claimladder.datasets import fit_demo_model, make_demo_study
 from claimladder.ladder import load_study, partition_image_ids, run_ladder
 
 
+#: Prefix of the folders the two variants are generated in (unique to this module, so
+#: `_demo_root` cannot pick another test's "clean0").
+_FOLDER = "ladder-demo-"
+
+
 def _evidence(tmp_path_factory, clean):
-    root = tmp_path_factory.mktemp("clean" if clean else "planted")
+    root = tmp_path_factory.mktemp(_FOLDER + ("clean" if clean else "planted"))
     demo = make_demo_study(root, clean=clean, rng=0)
     study = load_study(demo.study_path)
     model, _ = fit_demo_model(root, train_image_ids=partition_image_ids(study, "development"),
@@ -99,7 +104,8 @@ def test_clean_study_raises_no_false_alarm(clean):
 
 def _demo_root(tmp_path_factory, name):
     """The folder `_evidence` generated the variant in (``mktemp`` numbers it)."""
-    return min(tmp_path_factory.getbasetemp().glob(f"{name}[0-9]*"))
+    (root,) = tmp_path_factory.getbasetemp().glob(f"{_FOLDER}{name}[0-9]*")
+    return root
 
 
 @pytest.mark.slow

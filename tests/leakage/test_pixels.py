@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -49,9 +48,7 @@ def clean(tmp_path_factory):
 
 def _require_ocr():
     available, why = ocr_available()
-    if not available:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"OCR must run in CI (.ci/run installs tesseract-ocr): {why}")
+    if not available:  # a failure under CI=true (tests/conftest.py); .ci/run installs it
         pytest.skip(f"OCR unavailable: {why}")
 
 

@@ -22,7 +22,7 @@ from ._findings import (
     reading_time_finding,
 )
 from ._model import ModelVsReadersResult, model_vs_readers
-from ._or import ORResult, VarianceComponents, or_hillis
+from ._or import ORResult, VarianceComponents, or_from_estimates, or_hillis
 from ._performance import reader_performance
 from ._simulate import RoeMetzParameters, roe_metz_1997, simulate_power, simulate_roe_metz
 from ._study import (
@@ -54,6 +54,7 @@ __all__ = [
     "model_vs_readers",
     "model_vs_readers_finding",
     "mrmc_finding",
+    "or_from_estimates",
     "or_hillis",
     "pseudovalues",
     "reader_performance",

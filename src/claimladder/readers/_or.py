@@ -28,7 +28,7 @@ from ._common import (
 )
 from ._study import ReaderStudy, ReaderStudyError, resolve_study
 
-__all__ = ["ORResult", "VarianceComponents", "or_hillis"]
+__all__ = ["ORResult", "VarianceComponents", "or_from_estimates", "or_hillis"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,8 +430,11 @@ def or_hillis(
     ``sqrt([Var_i + (r - 1) max(Cov2_i, 0)] / r)`` (FRRC) and
     ``sqrt(MS(R)_i / r)`` on ``r - 1`` df (RRFC), clipped to [0, 1]. These are
     the formulas of the OR-DBM MRMC software (version 2.51) and of RJafroc and
-    MRMCaov; the tests reproduce their output on the Van Dyke et al. (1993)
-    data. With the jackknife covariance the RRRC and RRFC results equal the
+    MRMCaov. Starting from the per-reader AUROCs and covariance estimates those
+    packages publish for the Van Dyke et al. (1993) data, the tests reproduce
+    every statistic of their three analyses (:func:`or_from_estimates`); the
+    covariance estimators are checked against independent implementations.
+    With the jackknife covariance the RRRC and RRFC results equal the
     DBM analysis of :func:`dbm` (Hillis et al. 2005).
 
     References
@@ -470,7 +473,32 @@ def or_hillis(
     study = select_modalities(resolve_study(readings, truth, owner=owner), modalities, owner)
     t, r, c = study.scores.shape
     aucs, cov, _ = auc_and_covariance(study.scores.reshape(t * r, c), study.truth, covariance)
-    core = or_core(aucs.reshape(t, r), cov)
+    return or_from_estimates(aucs.reshape(t, r), cov, modalities=study.modalities,
+                             reader_ids=study.reader_ids, covariance=covariance,
+                             confidence_level=confidence_level, n_cases=c, n_pos=study.n_pos)
+
+
+def or_from_estimates(
+    auc: np.ndarray,
+    covariance_matrix: np.ndarray,
+    *,
+    modalities: Sequence[str],
+    reader_ids: Sequence[str],
+    covariance: str,
+    confidence_level: float,
+    n_cases: int,
+    n_pos: int,
+) -> ORResult:
+    """The OR-Hillis analyses from reader-modality AUROCs and their covariance matrix.
+
+    The second half of :func:`or_hillis`, separated so that an analysis can
+    start from published estimates: ``auc`` has shape ``(t, r)`` and
+    ``covariance_matrix`` ``(t * r, t * r)`` with the reader index fastest.
+    """
+    auc = np.asarray(auc, dtype=float)
+    t, r = auc.shape
+    modalities, reader_ids = tuple(modalities), tuple(reader_ids)
+    core = or_core(auc, np.asarray(covariance_matrix, dtype=float))
     if r < 2:
         warn_undefined("or_hillis: the random-reader analyses (RRRC, RRFC) need at least two "
                        "readers; their results are NaN.")
@@ -481,21 +509,22 @@ def or_hillis(
         warn_undefined("or_hillis: the RRRC error term is zero (the AUROCs vary neither between "
                        "readers nor between case samples); the RRRC test is undefined (NaN).")
     method = f"or-hillis-{covariance}"
-    tests = _tests(core, study.modalities, confidence_level, method)
+    tests = _tests(core, modalities, confidence_level, method)
     rrrc = tests["RRRC"]
     first_row = rrrc.differences.iloc[0]
     difference = estimate_from_row(first_row, confidence_level=confidence_level,
-                                   method=f"{method}-rrrc", n=c, n_pos=study.n_pos)
+                                   method=f"{method}-rrrc", n=n_cases, n_pos=n_pos)
     auc_table = pd.DataFrame({
-        "reader_id": np.tile(np.asarray(study.reader_ids, dtype=object), t),
-        "modality": np.repeat(np.asarray(study.modalities, dtype=object), r),
+        "reader_id": np.tile(np.asarray(reader_ids, dtype=object), t),
+        "modality": np.repeat(np.asarray(modalities, dtype=object), r),
         "auc": core.auc.reshape(-1),
     })
     return ORResult(
-        modalities=study.modalities, covariance=covariance, confidence_level=confidence_level,
+        modalities=modalities, covariance=covariance, confidence_level=confidence_level,
         difference=difference, f_statistic=rrrc.f_statistic, ddf=rrrc.ddf,
         p_value=rrrc.p_value, rrrc=rrrc, frrc=tests["FRRC"], rrfc=tests["RRFC"],
         variance_components=_components(core), auc=auc_table,
-        per_reader=_per_reader(core, study.modalities, study.reader_ids, confidence_level),
-        covariance_matrix=cov, n_readers=r, n_cases=c, n_pos=study.n_pos,
+        per_reader=_per_reader(core, modalities, reader_ids, confidence_level),
+        covariance_matrix=np.asarray(covariance_matrix, dtype=float), n_readers=r,
+        n_cases=n_cases, n_pos=n_pos,
     )

@@ -1,29 +1,32 @@
-"""Benchmark: a large generated study through the hashing audit and a robustness run,
-in-process against a Dask cluster.
+"""Benchmark: a large generated study through the leakage audit and a robustness run,
+in-process against a Dask cluster, with peak memory.
 
 Steps, each timed on every backend:
 
-1. **leakage hashing audit**: every image file is decoded and hashed (DCT perceptual hash
-   and content SHA-256) in work units of 256 files
-   (:func:`claimladder.features.hash_image_files`), then exact and near-duplicate pairs
-   are searched and the pairs crossing a fitting and a test partition counted (within
-   ``--max-distance`` bits, default 2: the demo's synthetic radiographs are so alike that
-   at the leakage check's 8 bits about 8 % of all pairs match, a pair list growing as
-   n^2 that would dominate a 100,000-image run);
+1. **leakage audit** (the pixel checks of rung 1): one streamed pass of work units of
+   64 images (:func:`claimladder.ladder._pixels.cohort_pixel_summaries`: decoding, DCT
+   perceptual and content hashes, marker and text detection, OCR of the text regions
+   when Tesseract is installed, image statistics and border features), then
+   ``leakage.near_duplicates`` (candidates within ``--max-distance`` bits, default 2:
+   the demo's synthetic radiographs are so alike that at the check's 10 bits a large
+   share of all pairs match, a pair list growing as n^2 that would dominate a
+   100,000-image run; pixel confirmation reads only the candidates' files),
+   ``leakage.pixel_markers`` and ``leakage.burned_in_text`` on the summaries;
 2. **robustness run**: :func:`claimladder.robustness.stress_test` of the demo model on
-   the internal-test and external images, 3 perturbations (Gaussian noise, blur,
-   bias field) at severities 1-3 (plus the clean images), perturbation + inference in
-   units of 256 images.
+   the internal-test and external images given as files
+   (:class:`claimladder.cohort.ImageFiles`: each unit decodes its own 256 images), 3
+   perturbations (Gaussian noise, blur, bias field) at severities 1-3 plus the clean
+   images.
 
 Backends: in-process (``SerialExecutor``) and a Dask cluster: by default a
 ``LocalCluster`` of ``--workers`` single-threaded worker processes, or the cluster at
 ``--scheduler`` (e.g. ``tcp://10.0.0.5:8786``). Peak memory is the largest resident set
 size of this process plus its child processes (the local workers), sampled every 50 ms.
-Both backends must give identical hashes and stress-test tables; the script checks it.
+Both backends must give identical findings and stress-test tables; the script checks it.
 
 The study is :func:`claimladder.datasets.make_demo_study` at ``--image-size`` pixels
-(default 64, to keep the in-memory robustness set small: 16 KiB per image), with
-``--n`` images (default 100,000, about 58,000 patients); generating it is not timed.
+(default 64), with ``--n`` images (default 100,000, about 58,000 patients); generating
+it and fitting the demo model are not timed.
 
 Usage::
 
@@ -49,9 +52,11 @@ from pathlib import Path
 
 import numpy as np
 
+from claimladder.cohort import ImageFiles
 from claimladder.datasets import fit_demo_model, make_demo_study
-from claimladder.features import exact_duplicate_pairs, hash_image_files, near_duplicate_pairs
 from claimladder.ladder import load_study, load_study_data
+from claimladder.ladder._pixels import cohort_pixel_summaries
+from claimladder.leakage import check_burned_in_text, check_near_duplicates, check_pixel_markers
 from claimladder.parallel import DaskExecutor, SerialExecutor
 from claimladder.robustness import stress_test
 
@@ -97,22 +102,19 @@ class PeakMemory:
         self.peak = max(self.peak, self._rss())
 
 
-def hashing_audit(paths, partition, kinds, executor, max_distance):
-    table = hash_image_files(paths, executor=executor)
-    ok = table["error"].isna().to_numpy()
-    rows = np.flatnonzero(ok)
-    near = near_duplicate_pairs(table["phash"].to_numpy()[ok], max_distance=max_distance)
-    exact = exact_duplicate_pairs(table["content_sha256"].to_numpy()[ok].astype(str))
-    fit = {"development", "calibration"}
-    crossing = 0
-    for pairs in (exact, near):
-        a = partition[rows[pairs["i"].to_numpy()]]
-        b = partition[rows[pairs["j"].to_numpy()]]
-        ka, kb = np.array([kinds.get(x, "") for x in a]), np.array([kinds.get(x, "") for x in b])
-        crossing += int(((np.isin(ka, list(fit)) & ~np.isin(kb, list(fit)) & (kb != ""))
-                         | (np.isin(kb, list(fit)) & ~np.isin(ka, list(fit)) & (ka != ""))).sum())
-    return table, {"hashed": int(ok.sum()), "exact_pairs": len(exact), "near_pairs": len(near),
-                   "crossing_pairs": crossing}
+def leakage_audit(cohort, root, masks, kinds, executor, max_distance):
+    summary = cohort_pixel_summaries(cohort, root, executor=executor)
+    files = ImageFiles(["" if d is None else str(root / str(p))
+                        for p, d in zip(cohort.column("path"), summary.digests)])
+    site = cohort.column("site").astype(str).to_numpy()
+    findings = [
+        check_near_duplicates(cohort, files, masks, kinds, max_distance=max_distance,
+                              hashes=summary.phash, digests=summary.digests),
+        check_pixel_markers(cohort, summary.markers, masks, kinds, site=site),
+        check_burned_in_text(cohort, files, masks, kinds, regions=summary.regions, site=site,
+                             counts=summary.ocr),
+    ]
+    return summary, findings
 
 
 def main() -> None:
@@ -143,13 +145,13 @@ def main() -> None:
     data = load_study_data(study)
     cohort, parts = data.cohort, data.partitions
     root = study.images_root
-    paths = [str(root / p) for p in cohort.column("path").astype(str)]
+    masks, kinds = dict(parts.masks), dict(parts.kinds)
     partition = np.full(cohort.n_images, "", dtype=object)
-    for name, mask in parts.masks.items():
+    for name, mask in masks.items():
         partition[mask] = name
-    kinds = dict(parts.kinds)
     test_rows = np.flatnonzero(np.isin(partition, [n for n, k in kinds.items()
                                                    if k in ("internal_test", "external")]))
+    test_files = data.image_files(test_rows)
     print(f"study: {demo.n_images} images ({cohort.n_images} included, {test_rows.size} in "
           f"test partitions), {args.image_size}x{args.image_size}, generated and model fit in "
           f"{time.perf_counter() - t0:.0f} s at {folder}")
@@ -165,42 +167,38 @@ def main() -> None:
         executor = make()
         startup = time.perf_counter() - t_start
         try:
-            with PeakMemory() as mem_hash:
+            with PeakMemory() as mem_audit:
                 t = time.perf_counter()
-                hashes, audit = hashing_audit(paths, partition, kinds, executor,
-                                              args.max_distance)
-                t_hash = time.perf_counter() - t
+                summary, findings = leakage_audit(cohort, root, masks, kinds, executor,
+                                                  args.max_distance)
+                t_audit = time.perf_counter() - t
             with PeakMemory() as mem_robust:
                 t = time.perf_counter()
-                images, _ = load_study_data(study, executor=executor).images()
-                shapes = {images[i].shape for i in test_rows if images[i] is not None}
-                rows = [i for i in test_rows if images[i] is not None]
-                x = np.stack([images[i] for i in rows]).astype(np.float32)
-                del images
-                t_read = time.perf_counter() - t
-                t = time.perf_counter()
-                result = stress_test(model.predict_proba, x, cohort.y_true[rows].astype(int),
-                                     groups=cohort.patient_ids[rows],
+                result = stress_test(model.predict_proba, test_files,
+                                     cohort.y_true[test_rows].astype(int),
+                                     groups=cohort.patient_ids[test_rows],
                                      perturbations=PERTURBATIONS, severities=SEVERITIES,
                                      rng=args.seed, executor=executor)
                 t_robust = time.perf_counter() - t
         finally:
             executor.close()
-        results[name] = (hashes, result.table)
+        outcome = [(f.check, f.status.value, f.message) for f in findings]
+        results[name] = (summary.digests, summary.phash.tolist(), outcome, result.table)
+        n_read = sum(d is not None for d in summary.digests)
         print(f"\n[{name}] start {startup:.1f} s")
-        print(f"  hashing audit : {t_hash:8.1f} s  ({audit['hashed']} images, "
-              f"{audit['hashed'] / t_hash:.0f} img/s; {audit['exact_pairs']} exact + "
-              f"{audit['near_pairs']} near pairs, {audit['crossing_pairs']} crossing); "
-              f"peak RSS {mem_hash.peak / 2**20:.0f} MiB")
-        print(f"  read images   : {t_read:8.1f} s  ({len(rows)} test images, shapes {shapes})")
-        print(f"  robustness    : {t_robust:8.1f} s  ({len(rows)} images x "
+        print(f"  leakage audit : {t_audit:8.1f} s  ({n_read} images, {n_read / t_audit:.0f} "
+              f"img/s; OCR {'on' if summary.ocr is not None else 'off'}); peak RSS "
+              f"{mem_audit.peak / 2**20:.0f} MiB")
+        for check, status, message in outcome:
+            print(f"    {check}: {status}: {message[:150]}")
+        n_scored = test_rows.size * (1 + len(PERTURBATIONS) * (len(SEVERITIES) - 1))
+        print(f"  robustness    : {t_robust:8.1f} s  ({test_rows.size} images x "
               f"{len(PERTURBATIONS)} perturbations x {len(SEVERITIES) - 1} severities + clean "
-              f"= {len(rows) * (1 + len(PERTURBATIONS) * (len(SEVERITIES) - 1))} scored, "
-              f"AUROC clean {result.clean.value:.3f}); peak RSS "
-              f"{max(mem_robust.peak, mem_hash.peak) / 2**20:.0f} MiB")
-    (h0, t0_), (h1, t1_) = results.values()
-    same = h0.equals(h1) and t0_.equals(t1_)
-    print(f"\nidentical hashes and stress-test tables on both backends: {same}")
+              f"= {n_scored} scored, {n_scored / t_robust:.0f} img/s, AUROC clean "
+              f"{result.clean.value:.3f}); peak RSS {mem_robust.peak / 2**20:.0f} MiB")
+    (d0, h0, f0, t0_), (d1, h1, f1, t1_) = results.values()
+    same = d0 == d1 and h0 == h1 and f0 == f1 and t0_.equals(t1_)
+    print(f"\nidentical summaries, findings and stress-test tables on both backends: {same}")
     print(f"driver max RSS over the run: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
           f"load average after: {os.getloadavg()}")

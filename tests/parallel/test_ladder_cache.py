@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from claimladder.cli import app
 from claimladder.datasets import fit_demo_model, make_demo_study
 from claimladder.ladder import load_study, load_study_data, partition_image_ids, run_ladder
+from claimladder.ladder._pixels import pixel_summaries
 from claimladder.parallel import (
     CACHE_DIRNAME,
     Checkpoint,
@@ -62,10 +63,10 @@ def test_rerun_after_editing_criteria_and_text_does_no_image_work(demo, tmp_path
     model = demo[1].predict_proba
     cache_dir = tmp_path / "out" / CACHE_DIRNAME
     first_executor, first_cache = SerialExecutor(), Checkpoint(cache_dir)
-    # rungs 1 and 5 do the image work (decoding, headers, perturbation + inference)
+    # rungs 1 and 5 do the image work (pixel summaries, headers, perturbation + inference)
     first = run_ladder(load_study(study_path), rungs=[1, 5], model=model,
                        executor=first_executor, checkpoint=first_cache)
-    assert first_executor.n_executed["images"] > 0
+    assert first_executor.n_executed["pixel_summaries"] > 0
     assert first_executor.n_executed["headers"] > 0
     assert first_executor.n_executed["stress_test"] > 0
 
@@ -73,10 +74,10 @@ def test_rerun_after_editing_criteria_and_text_does_no_image_work(demo, tmp_path
     executor, cache = SerialExecutor(), Checkpoint(cache_dir)
     second = run_ladder(load_study(study_path), rungs=[1, 5], model=model, executor=executor,
                         checkpoint=cache)
-    # No unit ran: images, headers and file digests came from the checkpoint, and the
+    # No unit ran: pixel summaries, headers and file digests came from the checkpoint, and the
     # stress test's perturbed predictions from the prediction cache in the same folder.
     assert executor.n_executed == {}
-    assert cache.n_reused["images"] == first_cache.n_written["images"]
+    assert cache.n_reused["pixel_summaries"] == first_cache.n_written["pixel_summaries"]
     assert cache.n_reused["headers"] == first_cache.n_written["headers"]
     assert cache.n_written == {}
     a, b = _findings(first), _findings(second)
@@ -88,19 +89,23 @@ def test_rerun_after_editing_criteria_and_text_does_no_image_work(demo, tmp_path
     assert second.claim["statement"].startswith("Our model")
 
 
-def test_images_and_headers_are_identical_on_every_backend(demo, tmp_path):
+def test_pixel_summaries_and_headers_are_identical_on_every_backend(demo, tmp_path):
     study = load_study(_copy(demo, tmp_path))
     serial = load_study_data(study)
     with ProcessExecutor(2) as executor:
         parallel = load_study_data(study, executor=executor,
                                    checkpoint=Checkpoint(tmp_path / "cache"))
-        images_p, problems_p = parallel.images()
+        summary_p = pixel_summaries(parallel)
         headers_p = parallel.headers()
-    images_s, problems_s = serial.images()
-    assert len(images_s) == len(images_p) == serial.cohort.n_images
-    for a, b in zip(images_s, images_p, strict=True):
-        assert (a is None and b is None) or np.array_equal(a, b)
-    assert problems_s.equals(problems_p)
+    summary_s = pixel_summaries(serial)
+    assert len(summary_s.shapes) == serial.cohort.n_images
+    assert summary_s.shapes == summary_p.shapes
+    assert summary_s.digests == summary_p.digests
+    np.testing.assert_array_equal(summary_s.phash, summary_p.phash)
+    np.testing.assert_array_equal(summary_s.border, summary_p.border)
+    assert summary_s.statistics.equals(summary_p.statistics)
+    assert summary_s.markers.equals(summary_p.markers)
+    assert summary_s.problems.equals(summary_p.problems)
     assert serial.headers().equals(headers_p)
 
 
@@ -115,7 +120,7 @@ def test_a_killed_dask_worker_leaves_the_evidence_unchanged(demo, tmp_path):
         pids = sorted(executor.client.run(os.getpid).values())
 
         def progress(description, done, total):
-            if description == "Reading images" and not killed:
+            if description == "Summarising images" and not killed:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
@@ -134,7 +139,8 @@ def test_cli_verify_reuses_its_cache_and_no_cache_writes_none(demo, tmp_path):
     assert first.exit_code in (0, 1), first.output
     cache = out / CACHE_DIRNAME
     files = {p: p.stat().st_mtime_ns for p in cache.rglob("*.pkl")}
-    assert {p.parent.parent.name for p in files} >= {"images", "headers", "file-sha256"}
+    assert {p.parent.parent.name for p in files} >= {"pixel_summaries", "headers",
+                                                     "file-sha256"}
     _edit_criteria_and_text(study_path)
     second = runner.invoke(app, ["verify", str(study_path), "--out", str(out), "--rungs", "0,1"])
     assert second.exit_code in (0, 1), second.output

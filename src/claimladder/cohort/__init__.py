@@ -2,7 +2,7 @@
 
 from ._cohort import Cohort, format_rows, load_cohort
 from ._describe import described_columns, missingness, table_one
-from ._images import check_image_files, read_cohort_images
+from ._images import ImageFiles, check_image_files, read_cohort_images
 from ._flow import CohortFlow, PartitionAssignment, apply_flow, assign_partitions
 from ._predictions import Predictions, align_scores, load_predictions
 from ._roles import LIST_ROLES, REQUIRED_ROLES, SINGLE_ROLES, ColumnRoles
@@ -27,6 +27,7 @@ __all__ = [
     "load_cohort",
     "load_predictions",
     "missingness",
+    "ImageFiles",
     "read_cohort_images",
     "table_one",
 ]

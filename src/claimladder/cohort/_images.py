@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from .._core import ImageReadError
 from ..io import read_image
 from ._cohort import Cohort
 
-__all__ = ["read_cohort_images", "check_image_files"]
+__all__ = ["ImageFiles", "check_image_files", "read_cohort_images"]
 
 
 def read_cohort_images(
@@ -75,3 +76,62 @@ def _first_sentence(message: str, root: Path) -> str:
     text = message.replace(str(root) + os.sep, "")
     head, _, _ = text.partition(". ")
     return head if len(head) < 200 else head[:197] + "..."
+
+
+class ImageFiles(Sequence):
+    """Image files that are decoded when accessed: a sequence of images that holds none.
+
+    What a work unit carries instead of pixels: pickling it sends only the
+    paths, and each worker decodes its own chunk, so memory stays bounded by
+    the chunk however large the image set.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        One file per image (``""`` for a row without a file).
+
+    Examples
+    --------
+    >>> files = ImageFiles(["missing.png"])
+    >>> len(files), files[0] is None
+    (1, True)
+    """
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        self.paths = tuple(str(p) for p in paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> ImageFiles: ...
+
+    def __getitem__(self, index):
+        """The decoded image (float32; ``None`` where unreadable), or the files of a slice."""
+        if isinstance(index, slice):
+            return ImageFiles(self.paths[index])
+        path = self.paths[index]
+        if not path:
+            return None
+        try:
+            return read_image(path)
+        except ImageReadError:
+            return None
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> ImageFiles:
+        """The files at ``rows`` (nothing is decoded)."""
+        return ImageFiles([self.paths[int(i)] for i in rows])
+
+    def load(self) -> list[np.ndarray | None]:
+        """Decode every file (use on a chunk: the whole set may not fit in memory)."""
+        return [self[i] for i in range(len(self))]
+
+    def __repr__(self) -> str:
+        return f"ImageFiles({len(self)} files)"
+
+    def __reduce__(self):
+        return ImageFiles, (self.paths,)

@@ -108,7 +108,8 @@ def check_fraction(value: object, *, param: str, owner: str, upper: float) -> fl
     return float(value)
 
 
-def _check_dtype(array: np.ndarray, where: str, owner: str) -> None:
+def check_real_dtype(array: np.ndarray, where: str, owner: str) -> None:
+    """Raise a ValueError naming ``where`` unless ``array`` holds real numbers."""
     if array.dtype.kind not in "biuf":
         raise ValueError(
             f"{owner}: {where} has dtype {array.dtype}, which is not a real number type. "
@@ -141,7 +142,7 @@ def as_image(image: np.ndarray, *, owner: str) -> np.ndarray:
             f"{owner}: the image must be a non-empty 2D array (H, W). Got shape "
             f"{array.shape} instead.{_shape_hint(array.shape)}"
         )
-    _check_dtype(array, "the image", owner)
+    check_real_dtype(array, "the image", owner)
     _check_finite(array, "the image", owner)
     return array.astype(np.float64, copy=False)
 
@@ -164,7 +165,7 @@ def as_image_batch(images: Images, *, owner: str, check_finite: bool = True) -> 
             )
         if len(images) and min(images.shape[1:]) < 1:
             raise ValueError(f"{owner}: the images are empty (shape {images.shape}).")
-        _check_dtype(images, "'images'", owner)
+        check_real_dtype(images, "'images'", owner)
         if check_finite and images.dtype.kind == "f" and images.size:
             finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
             if not finite.all():
@@ -188,7 +189,7 @@ def as_image_batch(images: Images, *, owner: str, check_finite: bool = True) -> 
                 f"{owner}: image {i} must be a non-empty 2D array (H, W). Got shape "
                 f"{array.shape} instead.{_shape_hint(array.shape)}"
             )
-        _check_dtype(array, f"image {i}", owner)
+        check_real_dtype(array, f"image {i}", owner)
         if check_finite:
             _check_finite(array, f"image {i}", owner)
         items.append(array)

@@ -18,7 +18,13 @@ import pandas as pd
 from scipy import ndimage, special
 
 from .._core import check_positive_int
-from ._batch import Images, as_image_batch, check_fraction, single_blas_thread
+from ._batch import (
+    Images,
+    as_image_batch,
+    check_fraction,
+    check_real_dtype,
+    single_blas_thread,
+)
 from ._hashing import as_hashes, popcount64
 
 __all__ = ["fingerprint_correlation", "verify_near_duplicates"]
@@ -76,7 +82,11 @@ def fingerprint_correlation(
     ----------
     images : sequence of 2D array-like, or numpy.ndarray of shape (N, H, W)
         Greyscale images of any shapes; NaN pixels count as 0. Only the
-        images named in ``i`` and ``j`` are read.
+        images named in ``i`` and ``j`` are read, one at a time (twice each, and
+        the second images of the pairs a third time), and only about
+        ``(2 max_shift + 1) ** 2`` x 300 floats of samples are kept per image, so
+        a sequence that decodes on access (:class:`claimladder.cohort.ImageFiles`)
+        keeps memory bounded.
     i, j : array-like of int, shape (M,)
         The pairs to compare, as positions in ``images``.
     max_shift : int, default=2
@@ -127,7 +137,7 @@ def fingerprint_correlation(
     """
     owner = "fingerprint_correlation"
     max_shift = check_positive_int(max_shift, param="max_shift", owner=owner, minimum=0)
-    batch = as_image_batch(images, owner=owner, check_finite=False)
+    get, n = _image_getter(images, owner)
     i = np.asarray(i, dtype=np.int64).reshape(-1)
     j = np.asarray(j, dtype=np.int64).reshape(-1)
     if len(i) != len(j):
@@ -135,29 +145,34 @@ def fingerprint_correlation(
             f"The 'i' and 'j' parameters of {owner} must have the same length (one entry "
             f"per pair). Got {len(i)} and {len(j)} instead."
         )
-    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= len(batch)):
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
         raise ValueError(
             f"The 'i' and 'j' parameters of {owner} must be positions in 'images' "
-            f"(0..{len(batch) - 1}). Got values from {min(i.min(), j.min())} to "
+            f"(0..{n - 1}). Got values from {min(i.min(), j.min())} to "
             f"{max(i.max(), j.max())} instead."
         )
     out = np.zeros(len(i), dtype=np.float32)
     if not len(i):
         return out
     needed = np.unique(np.concatenate([i, j]))
-    reduced = {int(k): _reduced(batch.image(int(k))) for k in needed}
-    short = min(min(r.shape) for r in reduced.values())
+    # Images are read one at a time and only compact samples are kept: the central
+    # samples of every image (P floats) and the shifted ones (shifts x P) of one image
+    # at a time, so a sequence that decodes on access keeps memory bounded. The
+    # grid must fit the smallest reduced image, hence a first look at every shape.
+    short = min(min(_reduced(get(int(k))).shape) for k in needed)
     # The grid plus the shifts and the blur's reach must fit inside the smallest image.
     half = min(_HALF_WIDTH, (short - 1) // 2 - max_shift - 1)
     if half < _STRIDE:
         return out  # too small to hold a fingerprint: nothing is confirmed
     offsets = np.arange(-(half // _STRIDE) * _STRIDE, half + 1, _STRIDE)
     centre = (2 * max_shift + 1) * max_shift + max_shift
-    samples = {}
-    for k, r in reduced.items():
-        residual = r - ndimage.gaussian_filter(r, _SIGMA, mode="nearest")
-        samples[k] = _samples(residual, offsets, max_shift)
-    centred = np.stack([samples[int(k)][centre] for k in needed])
+
+    def samples(k: int) -> np.ndarray:
+        r = _reduced(get(k))
+        return _samples(r - ndimage.gaussian_filter(r, _SIGMA, mode="nearest"), offsets,
+                        max_shift)
+
+    centred = np.stack([samples(int(k))[centre] for k in needed])
     position = np.searchsorted(needed, i)
     order = np.argsort(j, kind="stable")
     starts = np.flatnonzero(np.r_[True, j[order][1:] != j[order][:-1]])
@@ -165,9 +180,37 @@ def fingerprint_correlation(
     with single_blas_thread(len(i) > 10_000):
         for start, stop in zip(starts, np.r_[starts[1:], len(order)]):
             rows = order[start:stop]
-            shifted = samples[int(j[rows[0]])]
+            shifted = samples(int(j[rows[0]]))
             out[rows] = (shifted @ centred[position[rows]].T).max(axis=0)
     return out
+
+
+def _image_getter(images: Images, owner: str):
+    """``(get, n)``: ``get(k)`` returns image ``k`` checked to be a 2D real array.
+
+    An ``(N, H, W)`` array is validated at once; a sequence is read only at the
+    positions asked for, so one that decodes on access is never read in full.
+    """
+    if isinstance(images, np.ndarray):
+        batch = as_image_batch(images, owner=owner, check_finite=False)
+        return batch.image, len(batch)
+    if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
+        raise ValueError(
+            f"{owner}: 'images' must be a sequence of 2D arrays or one (N, H, W) array. "
+            f"Got {type(images).__name__} instead."
+        )
+
+    def get(k: int) -> np.ndarray:
+        array = np.asarray(images[k])
+        if array.ndim != 2 or min(array.shape) < 1:
+            raise ValueError(
+                f"{owner}: image {k} must be a non-empty 2D array (H, W). Got shape "
+                f"{array.shape} instead."
+            )
+        check_real_dtype(array, f"image {k}", owner)
+        return array
+
+    return get, len(images)
 
 
 # Unrelated pairs sampled to estimate the distance distribution of the data.
@@ -241,7 +284,9 @@ def verify_near_duplicates(
     Parameters
     ----------
     images : sequence of 2D array-like, or numpy.ndarray of shape (N, H, W)
-        The hashed images.
+        The hashed images. Only those of pairs compared on pixels are
+        accessed, so a sequence that decodes on access (e.g.
+        :class:`claimladder.cohort.ImageFiles`) keeps memory bounded.
     hashes : array-like of uint64, shape (N,)
         Their :func:`perceptual_hash` values.
     pairs : pandas.DataFrame

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from .._core import Evidence, UsageError, did_you_mean
-from ..cohort import Cohort, ColumnRoles, load_cohort, read_cohort_images
+from ..cohort import Cohort, ColumnRoles, ImageFiles, load_cohort
 from ..io import dicom_header_index, read_table
 from ..provenance import build_manifest
 from ._init import guess_roles
+from ._pixels import cohort_pixel_summaries
 from ._rung1 import audit_findings
 
 __all__ = ["SPLIT_VALUE_KINDS", "audit_cohort", "audit_dicom"]
@@ -68,8 +69,11 @@ def _partitions(cohort: Cohort, split_column: str | None, source: str
     return masks, kinds
 
 
-def _images_loader(cohort: Cohort, root: Path):
-    return lambda: read_cohort_images(cohort, root)[0]
+def _pixel_inputs(cohort: Cohort, root: Path) -> dict:
+    """``pixels`` (one streamed summary pass) and ``images`` (decoded on access) of the audit."""
+    paths = ["" if p is None or (isinstance(p, float) and np.isnan(p)) or not str(p)
+             else str(root / str(p)) for p in cohort.column("path").tolist()]
+    return {"pixels": lambda: cohort_pixel_summaries(cohort, root), "images": ImageFiles(paths)}
 
 
 def _headers(cohort: Cohort, root: Path) -> pd.DataFrame | None:
@@ -154,7 +158,7 @@ def audit_cohort(
         raise UsageError(f"--images-root {str(root)!r} is not a folder.")
     findings = audit_findings(
         cohort, masks, kinds, headers=_headers(cohort, root) if has_images else None,
-        images=_images_loader(cohort, root) if has_images else None,
+        **(_pixel_inputs(cohort, root) if has_images else {}),
         split_columns=list(split_columns), seed=seed)
     image_paths = ([root / str(p) for p in cohort.column("path").dropna()]
                    if has_images else None)
@@ -214,7 +218,7 @@ def audit_dicom(dicom_dir: str | os.PathLike[str], *, seed: int = 0) -> Evidence
                     positive_label=1, source=str(root))
     masks, kinds = {"all": np.ones(len(table), dtype=bool)}, {"all": "development"}
     findings = audit_findings(cohort, masks, kinds, headers=headers,
-                              images=_images_loader(cohort, root), seed=seed,
+                              **_pixel_inputs(cohort, root), seed=seed,
                               has_labels=False)
     manifest = build_manifest({}, seed=seed, images=list(headers["path"]), images_root=root,
                               extra={"audit": {"dicom_files": len(headers)}})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from .._core import StudySpecError
 from ..cohort import (
     Cohort,
     CohortFlow,
+    ImageFiles,
     PartitionAssignment,
     Predictions,
     align_scores,
@@ -19,11 +22,19 @@ from ..cohort import (
     read_cohort_images,
 )
 from ..io import dicom_header_index
-from ..parallel import Checkpoint, Executor, Unit, chunk_ranges, file_digests, run_units
+from ..parallel import (
+    Checkpoint,
+    Executor,
+    Unit,
+    chunk_ranges,
+    code_version,
+    file_digests,
+    run_units,
+)
 from ._partitions import study_partitions
 from ._study import Study
 
-__all__ = ["IMAGE_CHUNK", "StudyData", "load_study_data"]
+__all__ = ["IMAGE_CHUNK", "StudyData", "load_study_data", "map_cohort_images"]
 
 #: Images per work unit: a unit holds at most this many decoded images in memory.
 IMAGE_CHUNK = 64
@@ -100,45 +111,45 @@ class StudyData:
                 executor=self.executor, checkpoint=self.checkpoint, progress=self.progress)
         return self.cache["file_digests"]
 
-    def images(self) -> tuple[list[np.ndarray | None], pd.DataFrame]:
-        """Every included image, read once per run (``None`` where unreadable), and the problems.
+    def image_files(self, rows: np.ndarray | None = None) -> ImageFiles:
+        """The included rows' image files (all, or those at ``rows``), decoded only on access."""
+        root = self.study.images_root
+        files = ImageFiles([str(root / p) if p else "" for p in self._paths()])
+        return files if rows is None else files.take(rows)
 
-        The files are decoded in work units of ``IMAGE_CHUNK`` rows on the run's
-        executor; with a checkpoint, a rerun reads the decoded units back.
+    def map_images(self, fn: Callable[..., Any], *, namespace: str,
+                   params: dict[str, Any] | None = None,
+                   description: str = "Reading images") -> tuple[list[Any], pd.DataFrame]:
+        """``fn(images, **params)`` on every chunk of ``IMAGE_CHUNK`` included images.
+
+        Each work unit decodes its own chunk (``None`` where unreadable) on the
+        run's executor, so memory is bounded by ``IMAGE_CHUNK`` decoded images per
+        worker plus what ``fn`` returns. With a checkpoint, a rerun reuses the
+        units whose files, ``fn`` code and ``params`` are unchanged.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function of a list of decoded images (and ``params``).
+        namespace : str
+            Names the units in the checkpoint and in progress messages.
+        params : dict, optional
+            Keyword arguments of ``fn`` (JSON-like: part of the checkpoint key).
+        description : str
+            Progress text.
+
+        Returns
+        -------
+        results : list
+            ``fn``'s result for each chunk, in row order.
+        problems : pandas.DataFrame
+            ``image_id, path, problem`` for every unreadable image, in row order.
         """
-        if "images" not in self.cache:
-            total = self.cohort.n_images
-            root = str(self.study.images_root)
-            cohort = self.cohort
-            rows = np.arange(total)
-            units = self._image_units("images", lambda a, b: (
-                cohort.subset((rows >= a) & (rows < b)), root))
-            images: list[np.ndarray | None] = [None] * total
-            problems: list[pd.DataFrame] = []
-            done = 0
-
-            def collect(i: int, result: tuple) -> None:
-                nonlocal done
-                chunk, found = result
-                a = i * IMAGE_CHUNK
-                # Fresh copies: arrays unpickled from a worker or the checkpoint sit at other
-                # memory alignments, which changes the last bits of SIMD reductions.
-                chunk = [None if im is None else np.array(im, copy=True) for im in chunk]
-                images[a:a + len(chunk)] = chunk
-                problems.append(found)
-                done += len(chunk)
-                if self.progress is not None:
-                    self.progress("Reading images", done, total)
-
-            run_units(read_cohort_images, units, namespace="images", executor=self.executor,
-                      checkpoint=self.checkpoint, on_result=collect)
-            order = {image_id: k for k, image_id in enumerate(self.cohort.image_ids)}
-            table = (pd.concat(problems, ignore_index=True) if problems else
-                     pd.DataFrame(columns=["image_id", "path", "problem"]))
-            table = table.iloc[np.argsort([order[i] for i in table["image_id"]],
-                                          kind="stable")].reset_index(drop=True)
-            self.cache["images"] = images, table
-        return self.cache["images"]
+        return map_cohort_images(
+            self.cohort, self.study.images_root, fn, namespace=namespace, params=params,
+            executor=self.executor, checkpoint=self.checkpoint,
+            file_digests=self._file_digests() if self.checkpoint is not None else None,
+            progress=self.progress, description=description)
 
     def model_adapter(self):
         """The model for fresh inference (robustness, masking), or None when none is declared.
@@ -205,6 +216,56 @@ def _with_disk_cache(spec: object, adapter, checkpoint: Checkpoint):
     namespace = f"{adapter.name}|{adapter.fingerprint}|{adapter.activation}|{token}"
     cache = PredictionCache(checkpoint.directory / "predictions", namespace=namespace)
     return load_model(spec, cache=cache)
+
+
+def map_cohort_images(
+    cohort: Cohort,
+    images_root: str | os.PathLike[str],
+    fn: Callable[..., Any],
+    *,
+    namespace: str,
+    params: dict[str, Any] | None = None,
+    executor: Executor | None = None,
+    checkpoint: Checkpoint | None = None,
+    file_digests: list[str | None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    description: str = "Reading images",
+) -> tuple[list[Any], pd.DataFrame]:
+    """``fn(images, **params)`` on every chunk of ``IMAGE_CHUNK`` images of a cohort.
+
+    See :meth:`StudyData.map_images`; ``file_digests`` (one per row) key the
+    checkpoint, which is used only when they are given.
+    """
+    params = dict(params or {})
+    root = str(images_root)
+    rows = np.arange(cohort.n_images)
+    ids = cohort.image_ids
+    paths = cohort.column("path").tolist()
+    version = code_version(fn)
+    units = [Unit(key=f"{namespace}[{a}:{b}]",
+                  args=(fn, cohort.subset((rows >= a) & (rows < b)), root, params),
+                  content=None if checkpoint is None or file_digests is None else
+                  [version, params, ids[a:b].tolist(), [str(p) for p in paths[a:b]],
+                   file_digests[a:b]])
+             for a, b in chunk_ranges(cohort.n_images, IMAGE_CHUNK)]
+    results = run_units(_map_chunk, units, namespace=namespace, executor=executor,
+                        checkpoint=checkpoint, progress=progress, description=description)
+    order = {image_id: k for k, image_id in enumerate(ids)}
+    found = [problems for _, problems in results]
+    table = (pd.concat(found, ignore_index=True) if found else
+             pd.DataFrame(columns=["image_id", "path", "problem"]))
+    table = table.iloc[np.argsort([order[i] for i in table["image_id"]],
+                                  kind="stable")].reset_index(drop=True)
+    return [value for value, _ in results], table
+
+
+def _map_chunk(fn: Callable[..., Any], subset: Cohort, root: str,
+               params: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    """One work unit of :meth:`StudyData.map_images`: decode a chunk, apply ``fn``, drop pixels."""
+    images, problems = read_cohort_images(subset, root)
+    # Fresh copies: arrays at other memory alignments change the last bits of SIMD reductions.
+    images = [None if im is None else np.array(im, copy=True) for im in images]
+    return fn(images, **params), problems
 
 
 def _header_unit(paths: list[str]) -> pd.DataFrame:

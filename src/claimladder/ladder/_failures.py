@@ -329,18 +329,7 @@ def _gallery(data: StudyData, tested: np.ndarray, partition: np.ndarray,
     ids = _display_ids(cohort.image_ids[picked], cohort.patient_ids[picked])
     thumbs, masked = [""] * len(picked), [0] * len(picked)
     if data.has_images:
-        from ..cohort import read_cohort_images
-
-        cached = data.cache.get("images")
-        if cached is not None:
-            images = [cached[0][i] for i in picked]
-        else:
-            keep = np.zeros(cohort.n_images, dtype=bool)
-            keep[picked] = True
-            order = np.argsort(np.argsort(picked))  # subset keeps cohort order
-            read = read_cohort_images(cohort.subset(keep), data.study.images_root)[0]
-            images = [read[i] for i in order]
-        for i, image in enumerate(images):
+        for i, image in enumerate(data.image_files(picked)):
             if image is not None:
                 thumbs[i], masked[i] = thumbnail_data_uri(image)
     gallery = pd.DataFrame({"image_id": ids, "partition": partition[picked].astype(str),

@@ -10,6 +10,7 @@ from ..cohort import missingness, table_one
 from ..labels import check_agreement, check_annotators, check_label_errors
 from ._common import captured_warnings, metric_options
 from ._data import StudyData
+from ._pixels import pixel_summaries
 from ._deployment import deployment_findings
 
 __all__ = ["cohort_findings"]
@@ -26,7 +27,7 @@ def cohort_findings(data: StudyData) -> list[Finding]:
 
 
 def _image_files(data: StudyData) -> Finding:
-    _, problems = data.images()
+    problems = pixel_summaries(data).problems
     n = data.cohort.n_images
     if problems.empty:
         return Finding(check="cohort.image_files", rung=Rung.COHORT, status=Status.PASS,

@@ -31,11 +31,10 @@ from ..leakage import (
     check_pixel_markers,
     check_preprocessing_fit,
     check_split_column,
-    marker_flags,
-    pixel_regions,
 )
 from ._common import captured_warnings, metric_options, roc_curves
 from ._data import StudyData
+from ._pixels import PixelSummaries, pixel_summaries
 from ._seals import seal_path
 
 __all__ = ["audit_findings", "internal_findings", "leakage_findings", "partition_performance"]
@@ -81,7 +80,8 @@ def leakage_findings(data: StudyData) -> list[Finding]:
     try:
         return audit_findings(
             cohort, masks, dict(data.partitions.kinds), headers=data.headers(),
-            images=(lambda: data.images()[0]) if data.has_images else None,
+            pixels=(lambda: pixel_summaries(data)) if data.has_images else None,
+            images=data.image_files() if data.has_images else None,
             split_columns=spec.get("split_columns", []),
             workflow_fields=spec.get("workflow_fields"), seed=data.study.seed,
             transforms=transforms, sealed_names=sealed)
@@ -99,7 +99,8 @@ def audit_findings(
     kinds: Mapping[str, str],
     *,
     headers: pd.DataFrame | None = None,
-    images: Callable[[], Sequence[np.ndarray | None]] | None = None,
+    pixels: Callable[[], PixelSummaries] | None = None,
+    images: Sequence[np.ndarray | None] | None = None,
     split_columns: Sequence[str] = (),
     workflow_fields: Sequence[str] | None = None,
     seed: int = 0,
@@ -116,9 +117,13 @@ def audit_findings(
         Partition name -> row mask and -> kind.
     headers : pandas.DataFrame, optional
         DICOM header index aligned with the cohort rows.
-    images : callable, optional
-        Returns the decoded images aligned with the rows (called once, only when the
+    pixels : callable, optional
+        Returns the :class:`PixelSummaries` of the rows (called once, only when the
         pixel checks run); ``None`` skips the file-name and pixel checks.
+    images : sequence, optional
+        The images aligned with the rows, read only for the near-duplicate candidates
+        compared on pixels (:class:`claimladder.cohort.ImageFiles` decodes on access);
+        required with ``pixels``.
     split_columns : sequence of str
         Further cohort columns holding train/test splits to audit for patient overlap.
     workflow_fields : sequence of str, optional
@@ -157,7 +162,7 @@ def audit_findings(
                                                     sealed_names=sealed_names))
         except ValueError as error:
             raise _TransformPartitionError(str(error)) from error
-    if images is None:
+    if pixels is None:
         return findings
     if has_labels:
         findings.append(check_filename_label(cohort, masks=masks, headers=headers, site=site))
@@ -167,18 +172,17 @@ def audit_findings(
                                 message=no_label.format("a file-name token")))
     if headers is not None:
         findings.append(check_dicom_phi(headers, image_ids=cohort.image_ids))
-    decoded = images()
-    findings.append(check_near_duplicates(cohort, decoded, masks, kinds))
-    regions = pixel_regions(decoded)
+    summary = pixels()
+    findings.append(check_near_duplicates(cohort, images, masks, kinds, hashes=summary.phash,
+                                          digests=summary.digests))
     if has_labels:
-        findings.append(check_pixel_markers(cohort, marker_flags(decoded, regions), masks,
-                                            kinds, site=site))
+        findings.append(check_pixel_markers(cohort, summary.markers, masks, kinds, site=site))
     else:
         findings.append(Finding(check="leakage.pixel_markers", rung=Rung.INTERNAL,
                                 status=Status.NOT_EVALUABLE,
                                 message=no_label.format("a corner or border marker")))
-    findings.append(check_burned_in_text(cohort, decoded, masks, kinds, regions=regions,
-                                         site=site))
+    findings.append(check_burned_in_text(cohort, images, masks, kinds, regions=summary.regions,
+                                         site=site, counts=summary.ocr))
     return findings
 
 

@@ -25,9 +25,9 @@ from ..calibration import (
     risk_coverage_curve,
     smooth_calibration_error,
 )
-from ..features import image_statistics
 from ._common import captured_warnings, metric_options, test_partitions
 from ._data import StudyData
+from ._pixels import pixel_summaries
 from ._seals import sealed_partitions
 
 __all__ = ["calibration_findings"]
@@ -277,9 +277,9 @@ def _ood(data: StudyData, names: list[str]) -> list[Finding]:
                         status=Status.NOT_EVALUABLE,
                         message="Out-of-distribution flags need images and a development "
                                 "partition to fit on.")]
-    images, _ = data.images()
-    readable = np.array([im is not None for im in images])
-    stats = image_statistics([im if im is not None else np.zeros((8, 8)) for im in images])
+    summary = pixel_summaries(data)
+    readable = summary.is_2d
+    stats = summary.statistics
     stats = stats.drop(columns=[c for c in ("height", "width") if c in stats.columns])
     dev = parts.masks["development"] & readable
     quantile = 0.95

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -18,19 +19,9 @@ from ..shortcuts import (
 from ._common import captured_warnings, metric_options
 from ._data import StudyData
 from ._failures import THUMBNAIL_SIZE, thumbnail_data_uri
+from ._pixels import BORDER_FRACTION, pixel_summaries
 
 __all__ = ["robustness_findings"]
-
-
-def _readable(images: list, mask: np.ndarray) -> np.ndarray:
-    """Rows of ``mask`` whose image decoded as one 2D array of the most common shape."""
-    rows = np.flatnonzero(mask)
-    shapes = [images[i].shape if images[i] is not None else None for i in rows]
-    ok = [s for s in shapes if s is not None and len(s) == 2]
-    if not ok:
-        return rows[:0]
-    common = max(set(ok), key=ok.count)
-    return rows[[s == common for s in shapes]]
 
 
 def robustness_findings(data: StudyData) -> list[Finding]:
@@ -42,21 +33,23 @@ def robustness_findings(data: StudyData) -> list[Finding]:
                         message="The cohort names no image files ([data.columns] path), so "
                                 "no pixel-level robustness check could run.")]
     cohort, parts = data.cohort, data.partitions
-    images, _ = data.images()
+    summary = pixel_summaries(data)
     # The included cohort has a label on every row (the flow removes the others).
     y, g, ids = cohort.y_true.astype(int), cohort.patient_ids, cohort.image_ids
     options = metric_options(data)
     seed = data.study.seed
     findings: list[Finding] = []
-    everything = _readable(images, np.ones(cohort.n_images, dtype=bool))
-    batch = np.stack([images[i] for i in everything]).astype(np.float32)
+    everything = summary.common_shape_rows(np.ones(cohort.n_images, dtype=bool))
     with captured_warnings():
-        findings.append(check_border_only(batch, y[everything], groups=g[everything],
-                                          image_ids=ids[everything], rng=seed + 90,
-                                          **options))
+        findings.append(check_border_only(None, y[everything],
+                                          features=summary.border[everything],
+                                          border_fraction=BORDER_FRACTION,
+                                          groups=g[everything], image_ids=ids[everything],
+                                          rng=seed + 90, **options))
         if cohort.has_role("site"):
             findings.extend(check_site_predictability(
-                batch, cohort.column("site").astype(str).to_numpy()[everything],
+                None, cohort.column("site").astype(str).to_numpy()[everything],
+                features=summary.statistics.iloc[everything], feature_set="statistics",
                 groups=g[everything], y_true=y[everything],
                 y_score=None if data.scores is None else data.scores[everything],
                 image_ids=ids[everything], rng=seed + 91, **options))
@@ -71,8 +64,8 @@ def robustness_findings(data: StudyData) -> list[Finding]:
     name = "internal_test" if "internal_test" in parts.masks else None
     if name is None:
         return findings
-    rows = _readable(images, parts.masks[name])
-    test_images = np.stack([images[i] for i in rows]).astype(np.float32)
+    rows = summary.common_shape_rows(parts.masks[name])
+    test_images = data.image_files(rows)  # each work unit decodes its own chunk
     limit = float(data.study.criterion("robustness", "max_auroc_drop"))
     with captured_warnings():
         result = stress_test(model, test_images, y[rows], groups=g[rows], image_ids=ids[rows],
@@ -90,7 +83,8 @@ def robustness_findings(data: StudyData) -> list[Finding]:
 _MASKING_EXAMPLES = 4
 
 
-def _with_masking_examples(finding: Finding, images: np.ndarray, ids: np.ndarray) -> Finding:
+def _with_masking_examples(finding: Finding, images: Sequence[np.ndarray], ids: np.ndarray
+                           ) -> Finding:
     """Add before/after thumbnails of the cases whose score changed most under masking.
 
     Burned-in text is blacked out in both thumbnails (it can carry PHI); markers stay

@@ -48,6 +48,19 @@ def _readable(images: Sequence[np.ndarray | None]) -> np.ndarray:
     return np.array([im is not None and np.ndim(im) == 2 for im in images], dtype=bool)
 
 
+class _Rows(Sequence):
+    """The images at ``rows`` of a sequence, fetched on access (no copy, no decoding ahead)."""
+
+    def __init__(self, images: Sequence[Any], rows: np.ndarray) -> None:
+        self._images, self._rows = images, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        return self._images[int(self._rows[k])]
+
+
 def check_near_duplicates(
     cohort: Cohort,
     images: Sequence[np.ndarray | None],
@@ -57,6 +70,8 @@ def check_near_duplicates(
     max_distance: int = 10,
     fdr: float = 0.05,
     min_correlation: float = 0.9,
+    hashes: np.ndarray | None = None,
+    digests: Sequence[str | None] | None = None,
 ) -> Finding:
     """Exact and near-duplicate images shared by a fitting and a test partition.
 
@@ -65,7 +80,10 @@ def check_near_duplicates(
     cohort : Cohort
         Rows aligned with ``images``.
     images : sequence of 2D arrays or None
-        Decoded images (``None`` for unreadable ones, which are skipped).
+        Decoded images (``None`` for unreadable ones, which are skipped). With
+        ``hashes`` and ``digests`` only the images of candidate pairs compared on
+        pixels are accessed, so a sequence that decodes on access
+        (:class:`claimladder.cohort.ImageFiles`) keeps memory bounded.
     masks, kinds : mappings
         Partition name -> row mask, and -> kind (development, calibration,
         internal_test, external).
@@ -77,6 +95,11 @@ def check_near_duplicates(
         by their hash where unrelated images of this cohort rarely come as close
         (estimated false-discovery rate at most ``fdr``), otherwise by the correlation
         of their fine-scale pixel noise over shifts of up to 2 pixels.
+    hashes, digests : optional
+        :func:`claimladder.features.perceptual_hash` and
+        :func:`claimladder.features.content_hash` of every row computed
+        beforehand (e.g. chunk by chunk), ``None`` digest where the image is
+        unreadable or not 2D; given together.
 
     Returns
     -------
@@ -93,18 +116,33 @@ def check_near_duplicates(
     inside one partition are counted but do not fail the check.
     """
     masks, kinds = check_partitions(cohort, masks, kinds, owner="check_near_duplicates")
-    ok = _readable(images)
+    if (hashes is None) != (digests is None):
+        raise ValueError("check_near_duplicates: give 'hashes' and 'digests' together, or "
+                         "neither (then the images are hashed here).")
+    if digests is None:
+        ok = _readable(images)
+    else:
+        ok = np.array([d is not None for d in digests], dtype=bool)
+        if ok.size != cohort.n_images or np.shape(hashes) != (cohort.n_images,):
+            raise ValueError(f"check_near_duplicates: 'hashes' and 'digests' need one entry "
+                             f"per cohort row ({cohort.n_images}).")
     rows_ok = np.flatnonzero(ok)
     ids = cohort.image_ids
     partition = partition_labels(cohort.n_images, masks)
     kind_of = {**{n: k for n, k in kinds.items()}, _UNASSIGNED: "unassigned"}
-    subset = [images[i] for i in rows_ok]
-    hashes = perceptual_hash(subset) if subset else np.zeros(0, dtype=np.uint64)
-    candidates = near_duplicate_pairs(hashes, max_distance=max_distance)
-    verified = verify_near_duplicates(subset, hashes, candidates, fdr=fdr,
+    subset = _Rows(images, rows_ok)
+    if digests is None:
+        decoded = [images[i] for i in rows_ok]
+        phash = perceptual_hash(decoded) if decoded else np.zeros(0, dtype=np.uint64)
+        content = content_hash(decoded) if decoded else []
+    else:
+        phash = np.asarray(hashes, dtype=np.uint64)[rows_ok]
+        content = [digests[i] for i in rows_ok]
+    candidates = near_duplicate_pairs(phash, max_distance=max_distance)
+    verified = verify_near_duplicates(subset, phash, candidates, fdr=fdr,
                                       min_correlation=min_correlation)
     near = verified[verified["confirmed"]]
-    exact = exact_duplicate_pairs(content_hash(subset)) if subset else candidates.iloc[:0]
+    exact = exact_duplicate_pairs(content) if len(content) else candidates.iloc[:0]
     columns = ["image_a", "partition_a", "image_b", "partition_b", "match", "distance",
                "correlation", "confirmed_by"]
     records = []
@@ -315,6 +353,7 @@ def check_burned_in_text(
     regions: Sequence[Sequence[MarkerRegion] | None] | None = None,
     site: Sequence[Any] | None = None,
     alpha: float = 0.05,
+    counts: pd.DataFrame | None = None,
 ) -> Finding:
     """Burned-in text read by OCR: how much, where, and whether it predicts the label.
 
@@ -332,6 +371,9 @@ def check_burned_in_text(
         Site of every row, for the per-site association tests.
     alpha : float, default 0.05
         Family-wise error rate (Holm across the pooled and per-site tests).
+    counts : pandas.DataFrame, optional
+        :func:`ocr_counts` of the images and ``regions`` computed beforehand
+        (e.g. chunk by chunk); then ``images`` is not read and may be None.
 
     Returns
     -------
@@ -354,7 +396,9 @@ def check_burned_in_text(
     n_regions = int(sum(1 for r in regions if r and any(b.kind == "text" for b in r)))
     criterion = f"no burned-in text associated with the label (Holm, alpha {alpha})"
     available, why = ocr_available()
-    if available:
+    if counts is not None:
+        available = True
+    elif available:
         try:
             counts = ocr_counts(images, regions)
         except OcrUnavailableError as exc:  # removed between the check and the run

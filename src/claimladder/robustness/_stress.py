@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import pickle
 import threading
 import time
@@ -20,16 +21,20 @@ from .._core import (
     ConfidenceInterval,
     Estimate,
     Finding,
+    ImageReadError,
     Plot,
     RngLike,
     Rung,
     SmallSampleWarning,
     Status,
     UndefinedMetricWarning,
+    UsageError,
     check_option,
     check_probability,
     check_rng,
 )
+from ..cohort import ImageFiles
+from ..io import read_image
 from ..metrics import compare_paired
 from ..models import ModelAdapter, image_digests, load_model
 from ..parallel import Executor, Unit, current_executor, run_units
@@ -161,6 +166,82 @@ def _as_images(images: Any) -> np.ndarray:
         raise ValueError("The 'images' parameter of stress_test must have shape (N, H, W) or "
                          f"(N, D, H, W). Got shape {array.shape} instead.")
     return array
+
+
+def _absolute(files: ImageFiles) -> ImageFiles:
+    """The same files by absolute path: a worker process may run in another folder."""
+    return ImageFiles([os.path.abspath(p) if p else "" for p in files.paths])
+
+
+def _read_failure(path: str) -> str:
+    """Why a file does not decode (the reader's own message)."""
+    if not path:
+        return "no file is given for it"
+    try:
+        read_image(path)
+    except ImageReadError as exc:
+        return str(exc).rstrip(".")
+    return "it did not decode (it may have changed while being read)"
+
+
+def _load_files(files: ImageFiles, *, owner: str, rows: Sequence[int] | None = None,
+                shape: tuple[int, ...] | None = None,
+                digests: Sequence[str] | None = None) -> np.ndarray:
+    """Decode one chunk of files into a float32 stack ``(k, H, W)``, or say which file fails.
+
+    ``rows`` are the files' positions in the whole set (for the messages),
+    ``shape`` the shape every image must have (default the first one's), and
+    ``digests`` the content the first pass saw (a file changed since is refused:
+    its predictions would be cached under another image's key).
+    """
+    decoded = []
+    for j, path in enumerate(files.paths):
+        where = (f"Image {rows[j]} of the ImageFiles passed to {owner} ({path!r})"
+                 if rows is not None else f"The image file {path!r} of {owner}")
+        image = files[j]
+        if image is None:
+            raise UsageError(
+                f"{where} cannot be read: {_read_failure(path)}. Fix: repair or replace the "
+                "file, or leave the image out (claimladder.cohort.check_image_files lists "
+                "every unreadable image of a cohort).")
+        if image.ndim != 2:
+            raise UsageError(
+                f"{where} has shape {image.shape}; {owner} reads 2D images from files. Fix: "
+                "save one 2D image (or one slice of the volume) per file.")
+        if shape is None:
+            shape = image.shape
+        elif image.shape != shape:
+            raise UsageError(
+                f"{where} has shape {image.shape}, unlike the first image's {tuple(shape)}; "
+                "a model needs equally shaped images. Fix: resample the images to one shape "
+                "first.")
+        decoded.append(image)
+    stack = np.stack(decoded).astype(np.float32, copy=False)
+    del decoded
+    if digests is not None:
+        for j, (seen, now) in enumerate(zip(digests, image_digests(stack), strict=True)):
+            if seen != now:
+                raise UsageError(
+                    f"The image file {files.paths[j]!r} changed while {owner} ran (its pixels "
+                    "differ from the first pass). Fix: leave the image files unchanged during "
+                    "the run, then run it again.")
+    return stack
+
+
+def _scan_files(files: ImageFiles, chunk_size: int, owner: str) -> list[str]:
+    """Check that every file decodes to one 2D shape; the content digest of each.
+
+    One chunk of decoded images is held at a time.
+    """
+    digests: list[str] = []
+    shape = None
+    for start in range(0, len(files), chunk_size):
+        rows = range(start, min(start + chunk_size, len(files)))
+        stack = _load_files(files.take(rows), owner=owner, rows=rows, shape=shape)
+        shape = stack.shape[1:]
+        digests += image_digests(stack)
+        del stack
+    return digests
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -379,8 +460,11 @@ def stress_test(
     ----------
     model : ModelAdapter or anything :func:`claimladder.models.load_model` accepts
         Maps images to probabilities (binary: one column, or two).
-    images : array-like of shape (N, H, W) or (N, D, H, W)
-        The test images (a sequence of equally shaped arrays is stacked).
+    images : array-like of shape (N, H, W) or (N, D, H, W), or ImageFiles
+        The test images (a sequence of equally shaped arrays is stacked), or
+        a :class:`claimladder.cohort.ImageFiles` of equally shaped 2D images,
+        decoded a chunk at a time (for image sets larger than memory). Files
+        give bit-identical results to the stacked float32 array of their images.
     y_true : array-like of shape (N,)
         Binary labels.
     groups : array-like of shape (N,), optional
@@ -425,7 +509,7 @@ def stress_test(
     pos_label : default 1
         Positive class in ``y_true``.
     chunk_size : int, default 256
-        Images perturbed at a time (bounds memory).
+        Images perturbed (and, from files, decoded) at a time: bounds memory.
     progress : bool, default False
         Show a rich progress bar.
     executor : claimladder.parallel.Executor, optional
@@ -445,7 +529,10 @@ def stress_test(
     ------
     ValueError
         Mismatched lengths, an unknown perturbation or metric (with a
-        suggestion), or a metadata perturbation without ``metadata``.
+        suggestion), or a metadata perturbation without ``metadata``. From
+        files (a ``UsageError``): one does not decode, is not 2D, differs in
+        shape from the first (the message names its position and path), or
+        changed during the run.
 
     Notes
     -----
@@ -456,6 +543,13 @@ def stress_test(
     (image content, perturbation, severity, seed): a rerun with the same
     seed, or a model adapter shared between checks, perturbs and scores
     nothing twice.
+
+    Memory: with :class:`~claimladder.cohort.ImageFiles`, a first pass checks
+    and digests the files one chunk at a time; then each work unit carries
+    only the paths of its chunk and decodes them itself (on its own worker),
+    so at most ``chunk_size`` decoded images (and their perturbed copy) are
+    held per unit, and the caller keeps one float per image and
+    perturbation severity for the scores (plus one digest per image).
 
     Examples
     --------
@@ -487,8 +581,20 @@ def stress_test(
     severities = tuple(sorted({0, *(int(s) for s in severities)}))
     if severities[0] < 0:
         raise ValueError(f"The 'severities' of {owner} must be >= 0. Got {severities}.")
-    array = _as_images(images)
-    n = array.shape[0]
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"The 'chunk_size' parameter of {owner} must be an int >= 1. "
+                         f"Got {chunk_size!r} instead.")
+    chunk_size = int(chunk_size)
+    if isinstance(images, ImageFiles):
+        # Decoded a chunk at a time, here and in each work unit: never all at once.
+        files, array = _absolute(images), None
+        n = len(files)
+        if not n:
+            raise ValueError(f"{owner} got no images; pass at least one.")
+    else:
+        files, array = None, _as_images(images)
+        n = array.shape[0]
     y = np.asarray(y_true)
     if y.shape != (n,):
         raise ValueError(f"{owner} got {n} images but y_true has shape {y.shape}; pass one "
@@ -505,7 +611,6 @@ def stress_test(
             raise ValueError(f"The 'metadata' parameter of {owner} must be a DataFrame with one "
                              f"row per image ({n}).")
         metadata = metadata.reset_index(drop=True)
-    chunk_size = int(chunk_size)
     ladders = _ladders(perturbations, severities)
     for ladder in ladders:
         if ladder.kind == "metadata" and (metadata is None or not adapter.takes_metadata):
@@ -515,7 +620,7 @@ def stress_test(
                 "the metadata perturbations."
             )
     root = _root_seed(rng)
-    digests = image_digests(array)
+    digests = _scan_files(files, chunk_size, owner) if files is not None else image_digests(array)
     metadata_digest = "" if metadata is None else hashlib.sha256(
         pd.util.hash_pandas_object(metadata, index=False).to_numpy().tobytes()).hexdigest()[:16]
     timings = {"perturb": 0.0, "predict": 0.0, "metrics": 0.0}
@@ -582,13 +687,17 @@ def stress_test(
             seeds = _image_seeds(root, ladder.name, digests)
             for start in range(0, missing.size, chunk_size):
                 rows = missing[start:start + chunk_size]
-                contiguous = rows[-1] - rows[0] + 1 == rows.size
-                batch = array[rows[0]:rows[-1] + 1] if contiguous else array[rows]
                 meta = (None if metadata is None or not adapter.takes_metadata
                         else metadata.iloc[rows].reset_index(drop=True))
+                if files is not None:  # paths only: the unit decodes its own chunk
+                    args = (model, step, files.take(rows), seeds[rows], meta,
+                            [digests[r] for r in rows])
+                else:
+                    contiguous = rows[-1] - rows[0] + 1 == rows.size
+                    batch = array[rows[0]:rows[-1] + 1] if contiguous else array[rows]
+                    args = (model, step, batch, seeds[rows], meta)
                 units.append(Unit(key=f"stress_test[{ladder.name}, severity {severity}, "
-                                      f"images {rows[0]}..{rows[-1]}]",
-                                  args=(model, step, batch, seeds[rows], meta)))
+                                      f"images {rows[0]}..{rows[-1]}]", args=args))
                 targets.append((out, rows, keys))
 
         def collect(i: int, result: tuple) -> None:
@@ -626,7 +735,8 @@ def stress_test(
             timings["perturb"] += time.perf_counter() - t0
         for start in range(0, missing.size, chunk_size):
             rows = missing[start:start + chunk_size]
-            batch = array[rows]
+            batch = (array[rows] if files is None else
+                     _load_files(files.take(rows), owner=owner, digests=[digests[r] for r in rows]))
             if step is not None and ladder.kind == "image":
                 t0 = time.perf_counter()
                 batch = step.apply(batch, rng=seeds[rows]).images
@@ -734,12 +844,19 @@ def _worker_model(model: ModelAdapter | bytes) -> ModelAdapter:
         return _WORKER_MODELS[digest]
 
 
-def _perturb_and_predict(model: ModelAdapter | bytes, step: Any, images: np.ndarray,
-                         seeds: np.ndarray, metadata: pd.DataFrame | None
+def _perturb_and_predict(model: ModelAdapter | bytes, step: Any, images: np.ndarray | ImageFiles,
+                         seeds: np.ndarray, metadata: pd.DataFrame | None,
+                         digests: Sequence[str] | None = None
                          ) -> tuple[np.ndarray, float, float]:
-    """One work unit: perturb a chunk of images with their seeds, then score it."""
+    """One work unit: perturb a chunk of images with their seeds, then score it.
+
+    ``images`` is the chunk's pixels, or its :class:`ImageFiles` (decoded here,
+    checked against the ``digests`` the caller's first pass computed).
+    """
     t0 = time.perf_counter()
     model = _worker_model(model)
+    if isinstance(images, ImageFiles):
+        images = _load_files(images, owner="stress_test", digests=digests)
     # A fresh copy: an array unpickled on a worker sits at another memory alignment,
     # which changes the last bits of SIMD reductions; copying makes every backend agree.
     images = np.array(images, copy=True)

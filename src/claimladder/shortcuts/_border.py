@@ -91,6 +91,7 @@ def check_border_only(
     images: Any,
     y_true: Any,
     *,
+    features: Any = None,
     groups: Any = None,
     image_ids: Sequence[Any] | None = None,
     border_fraction: float = 0.1,
@@ -106,10 +107,15 @@ def check_border_only(
 
     Parameters
     ----------
-    images : sequence of 2D arrays or array of shape (N, H, W)
-        Images (any shapes), typically the development partition.
+    images : sequence of 2D arrays or array of shape (N, H, W), or None
+        Images (any shapes), typically the development partition; None with
+        ``features``.
     y_true : array-like of shape (N,)
         Binary labels.
+    features : array-like of shape (N, 168), optional
+        :func:`border_features` of the images computed beforehand (e.g. chunk
+        by chunk for image sets larger than memory, with the same
+        ``border_fraction``); replaces ``images``.
     groups : array-like of shape (N,), optional
         Patient ids: folds keep a patient together, labels are permuted
         between patients, intervals resample patients.
@@ -165,8 +171,15 @@ def check_border_only(
                                          owner=owner)
     n_splits = check_positive_int(n_splits, param="n_splits", owner=owner, minimum=2)
     n_permutations = check_positive_int(n_permutations, param="n_permutations", owner=owner)
-    items = as_2d_images(images, owner)
-    n = len(items)
+    if features is None:
+        items = as_2d_images(images, owner)
+        n = len(items)
+    else:
+        matrix = np.asarray(features, dtype=np.float64)
+        if matrix.ndim != 2:
+            raise ValueError(f"The 'features' matrix of {owner} must be 2D (N, d), as returned "
+                             f"by border_features. Got shape {matrix.shape}.")
+        n = matrix.shape[0]
     y = as_vector(y_true, n, param="y_true", owner=owner)
     clusters = None if groups is None else as_vector(groups, n, param="groups", owner=owner)
     ids = as_ids(image_ids, n, owner)
@@ -186,10 +199,13 @@ def check_border_only(
                        criterion=criterion, params=params)
     gen = check_rng(rng)
     r_probe, r_ci = spawn(gen, 2)
-    features = border_features([items[i] for i in np.flatnonzero(keep)],
-                               border_fraction=border_fraction)
+    if features is None:
+        strips = border_features([items[i] for i in np.flatnonzero(keep)],
+                                 border_fraction=border_fraction)
+    else:
+        strips = matrix[keep]
     cl = None if clusters is None else clusters[keep]
-    probe = ridge_probe(features, y[keep], cl, n_splits=n_splits,
+    probe = ridge_probe(strips, y[keep], cl, n_splits=n_splits,
                         n_permutations=n_permutations, alpha=alpha, rng=r_probe)
     auroc = probe_auroc(probe, cl, n_resamples=n_resamples, confidence_level=confidence_level,
                         rng=r_ci)

@@ -26,10 +26,12 @@ from .._core import (
     check_rng,
     spawn,
 )
+from ..cohort import ImageFiles
 from ..features import text_marker_regions
 from ..metrics import compare_paired
 from ..models import as_image_batch, image_digests, load_model
 from ._common import MAX_EXAMPLES, as_ids, as_vector
+from ._files import load_files
 
 __all__ = ["MASK_FILLS", "MASK_REGIONS", "check_masking", "mask_regions"]
 
@@ -218,6 +220,7 @@ def check_masking(
     confidence_level: float = 0.95,
     rng: RngLike = None,
     pos_label: Any = 1,
+    chunk_size: int = 256,
 ) -> Finding:
     """Mask corners, borders and burned-in text/markers, re-run the model, compare.
 
@@ -225,8 +228,11 @@ def check_masking(
     ----------
     model : ModelAdapter or anything :func:`claimladder.models.load_model` accepts
         Binary model (one probability column, or two).
-    images : array-like of shape (N, H, W)
-        Equally shaped 2D images.
+    images : array-like of shape (N, H, W), or ImageFiles
+        Equally shaped 2D images, or a :class:`claimladder.cohort.ImageFiles`
+        of them, decoded a chunk at a time (for image sets larger than
+        memory). Files give bit-identical results to the stacked float32
+        array of their images.
     y_true : array-like of shape (N,)
         Binary labels.
     groups : array-like of shape (N,), optional
@@ -268,6 +274,9 @@ def check_masking(
         are hidden.
     n_resamples, confidence_level, rng, pos_label
         As for the metrics (the paired drop uses clustered DeLong for AUROC).
+    chunk_size : int, default 256
+        Images masked and scored (and, from files, decoded) at a time:
+        bounds memory.
 
     Returns
     -------
@@ -293,12 +302,26 @@ def check_masking(
         variant (before/after scores in ``params["example_scores"]``); the
         plot is a forest of the drops.
 
+    Raises
+    ------
+    ValueError
+        Bad options or lengths. From files (a ``UsageError``): one does not
+        decode, is not 2D, or differs in shape from the first; the message
+        names its position and path.
+
     Notes
     -----
     Masking also hides a little anatomy at the corners and edges, which
     costs a model that is not using shortcuts almost nothing: a large drop
     means the masked regions carried much of the signal. Combine with
     :func:`check_border_only` (can the label be read off the borders at all?).
+
+    Memory: the images are masked and scored ``chunk_size`` at a time; from
+    :class:`~claimladder.cohort.ImageFiles` at most ``chunk_size`` decoded
+    images are held (twice that with ``fill="label_swap"``: the chunk and its
+    donors), plus the chunk's masked copy, and one float per image and
+    variant for the scores. Results do not depend on ``chunk_size`` for a
+    model that scores each image independently of its batch.
 
     Examples
     --------
@@ -326,11 +349,23 @@ def check_masking(
     border_fraction = _fraction(border_fraction, "border_fraction")
     confidence_level = check_probability(confidence_level, param="confidence_level",
                                          owner=owner)
-    batch = as_image_batch(images, owner=owner)
-    if batch.ndim != 3:
-        raise ValueError(f"{owner} works on 2D images (N, H, W). Got shape {batch.shape}. Fix: "
-                         "pass one representative slice per volume.")
-    n = batch.shape[0]
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"The 'chunk_size' parameter of {owner} must be an int >= 1. "
+                         f"Got {chunk_size!r} instead.")
+    chunk_size = int(chunk_size)
+    if isinstance(images, ImageFiles):
+        # Decoded a chunk at a time (and, for label_swap, the chunk's donors): never all at once.
+        files, batch = images, None
+        n = len(files)
+        if not n:
+            raise ValueError(f"{owner} got no images; pass at least one.")
+    else:
+        files, batch = None, as_image_batch(images, owner=owner)
+        if batch.ndim != 3:
+            raise ValueError(f"{owner} works on 2D images (N, H, W). Got shape {batch.shape}. "
+                             "Fix: pass one representative slice per volume.")
+        n = batch.shape[0]
     y = as_vector(y_true, n, param="y_true", owner=owner)
     clusters = None if groups is None else as_vector(groups, n, param="groups", owner=owner)
     ids = as_ids(image_ids, n, owner)
@@ -346,7 +381,17 @@ def check_masking(
     # The swap's pairing is part of what was scored: key the cache by it.
     pairing = ("" if donors is None else
                hashlib.sha256(np.concatenate(donors).tobytes()).hexdigest()[:16])
-    digests = image_digests(batch)
+    settings = f"corner={corner_fraction:g},border={border_fraction:g},fill={fill}{pairing}"
+    shape: tuple[int, ...] | None = None
+
+    def load(rows: np.ndarray) -> np.ndarray:
+        """The float32 images at ``rows``: an index into the array, or decoded from files."""
+        nonlocal shape
+        if files is None:
+            return batch[rows]
+        stack = load_files(files, rows, owner=owner, shape=shape)
+        shape = stack.shape[1:]
+        return stack
 
     def positive(proba: np.ndarray) -> np.ndarray:
         if proba.ndim == 1:
@@ -357,14 +402,17 @@ def check_masking(
             return proba[:, 1]
         raise ValueError(f"{owner} needs a binary model; it returns {proba.shape[1]} columns.")
 
-    def score_masked(variant: tuple[str, ...], donor: np.ndarray | None,
+    def score_masked(chunk: np.ndarray, digests: list[str], variant: tuple[str, ...],
+                     donor_images: np.ndarray | None, donor_of: np.ndarray | None,
                      tag: str) -> tuple[np.ndarray, np.ndarray]:
-        masked = np.empty_like(batch)
-        fractions = np.empty(n)
-        for i in range(n):
-            image, mask = mask_regions(batch[i], variant, corner_fraction=corner_fraction,
-                                       border_fraction=border_fraction,
-                                       donor=None if donor is None else batch[donor[i]])
+        """Scores and masked fractions of one chunk; ``donor_images[donor_of[i]]`` fills image i."""
+        masked = np.empty_like(chunk)
+        fractions = np.empty(chunk.shape[0])
+        for i in range(chunk.shape[0]):
+            image, mask = mask_regions(
+                chunk[i], variant, corner_fraction=corner_fraction,
+                border_fraction=border_fraction,
+                donor=None if donor_images is None else donor_images[donor_of[i]])
             masked[i] = image
             fractions[i] = mask.mean()
         keys = adapter.keys_from_digests(
@@ -372,27 +420,46 @@ def check_masking(
             seed=None)
         return positive(adapter.predict_proba(masked, keys=keys)), fractions
 
-    clean = positive(adapter.predict_proba(batch))
+    # One float per image and variant; the images themselves one chunk at a time.
+    clean = np.empty(n)
+    masked_scores = {name: np.empty(n) for name in names}
+    references = {name: np.empty(n) for name in names} if donors is not None else None
+    masked_fractions = {name: np.empty(n) for name in names}
+    for start in range(0, n, chunk_size):
+        rows = np.arange(start, min(start + chunk_size, n))
+        chunk = load(rows)
+        digests = image_digests(chunk)
+        clean[rows] = positive(adapter.predict_proba(chunk))
+        if donors is None:  # background fill, compared with the clean images
+            for variant, name in zip(variants, names, strict=True):
+                masked_scores[name][rows], masked_fractions[name][rows] = score_masked(
+                    chunk, digests, variant, None, None, "background")
+        else:  # regions from same-class images (the reference) vs other-class ones (the probe)
+            for donor, tag in zip(donors, ("same", "other"), strict=True):
+                needed, donor_of = np.unique(donor[rows], return_inverse=True)
+                donor_images = load(needed)
+                for variant, name in zip(variants, names, strict=True):
+                    scores, fractions = score_masked(chunk, digests, variant, donor_images,
+                                                     donor_of, tag)
+                    if tag == "same":
+                        references[name][rows], masked_fractions[name][rows] = scores, fractions
+                    else:
+                        masked_scores[name][rows] = scores
+                del donor_images
+        del chunk
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         clean_est = _metric(metric, y, clean, clusters, threshold, confidence_level,
                             n_resamples, rngs[0], pos_label)
-    settings = f"corner={corner_fraction:g},border={border_fraction:g},fill={fill}{pairing}"
     rows = [{"variant": "none", "masked_fraction": 0.0, "n_images_masked": 0,
              "reference": clean_est.value, "estimate": clean_est.value,
              "ci_low": clean_est.ci.low, "ci_high": clean_est.ci.high, "drop": 0.0,
              "drop_ci_low": 0.0, "drop_ci_high": 0.0, "p_value": 1.0, "flip_rate": 0.0,
              "mean_abs_change": 0.0, "mean_abs_change_reference": 0.0}]
-    masked_scores = {}
-    for variant, child in zip(variants, rngs[1:], strict=True):
-        name = "+".join(variant)
-        if donors is None:  # background fill, compared with the clean images
-            reference = clean
-            scores, fractions = score_masked(variant, None, "background")
-        else:  # regions from same-class images vs from other-class images
-            reference, fractions = score_masked(variant, donors[0], "same")
-            scores, _ = score_masked(variant, donors[1], "other")
-        masked_scores[name] = scores
+    for name, child in zip(names, rngs[1:], strict=True):
+        scores, fractions = masked_scores[name], masked_fractions[name]
+        reference = clean if references is None else references[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             warnings.simplefilter("ignore", SmallSampleWarning)

@@ -117,6 +117,7 @@ def check_site_predictability(
     y_true: Any = None,
     y_score: Any = None,
     features: str | np.ndarray | pd.DataFrame = "statistics",
+    feature_set: str | None = None,
     image_ids: Sequence[Any] | None = None,
     attribute: str = "site",
     n_splits: int = 5,
@@ -146,6 +147,10 @@ def check_site_predictability(
     features : {"statistics", "thumbnails", "both"} or array-like of shape (N, d)
         What the pixel probe sees (see :func:`image_features`), or a
         precomputed feature matrix.
+    feature_set : str, optional
+        What a precomputed ``features`` matrix holds (e.g. ``"statistics"`` when
+        it is :func:`image_features` computed chunk by chunk), for the finding's
+        parameters; default ``"precomputed"``.
     image_ids : sequence, optional
         Ids for the examples; default positions.
     attribute : str, default "site"
@@ -243,7 +248,7 @@ def check_site_predictability(
         if matrix.ndim != 2:
             raise ValueError(f"The 'features' matrix of {owner} must be 2D (N, d). Got shape "
                              f"{matrix.shape}.")
-        feature_name = "precomputed"
+        feature_name = feature_set or "precomputed"
     n = matrix.shape[0]
     sites = as_vector(site, n, param="site", owner=owner).astype(object)
     clusters = None if groups is None else as_vector(groups, n, param="groups", owner=owner)

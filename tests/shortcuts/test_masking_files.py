@@ -147,7 +147,7 @@ def test_a_bad_file_is_named_with_its_position(tmp_path, problem):
                  r"\(32, 32\).*Fix: resample")
     else:
         np.save(paths[bad], np.zeros((3, 32, 32), np.float32))
-        match = r"Image 13 .*img013\.npy'\) has shape \(3, 32, 32\); check_masking works on 2D"
+        match = r"Image 13 .*img013\.npy'\) has shape \(3, 32, 32\); check_masking reads 2D images"
     for fill in ("background", "label_swap"):  # label_swap may meet it first as a donor
         with pytest.raises(UsageError, match=match):
             check_masking(lambda x: x.mean(axis=(1, 2)), ImageFiles(paths), y,

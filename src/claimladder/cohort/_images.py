@@ -130,8 +130,64 @@ class ImageFiles(Sequence):
         """Decode every file (use on a chunk: the whole set may not fit in memory)."""
         return [self[i] for i in range(len(self))]
 
+    def stack(self, *, owner: str, positions: Sequence[int] | None = None,
+              shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """Decode every file (one chunk) into a float32 stack ``(k, H, W)``, or say which fails.
+
+        Parameters
+        ----------
+        owner : str
+            The public function, named in the messages.
+        positions : sequence of int, optional
+            The files' positions in the whole image set, named in the messages.
+        shape : tuple, optional
+            The shape every image must have; default the first image's.
+
+        Raises
+        ------
+        claimladder._core.UsageError
+            A file does not decode, is not 2D, or differs in shape; the message
+            names its position, its path and the fix.
+        """
+        from .._core import UsageError
+
+        decoded = []
+        for j, path in enumerate(self.paths):
+            where = (f"Image {positions[j]} of the ImageFiles passed to {owner} ({path!r})"
+                     if positions is not None else f"The image file {path!r} of {owner}")
+            image = self[j]
+            if image is None:
+                raise UsageError(
+                    f"{where} cannot be read: {_read_failure(path)}. Fix: repair or replace "
+                    "the file, or leave the image out (claimladder.cohort.check_image_files "
+                    "lists every unreadable image of a cohort).")
+            if image.ndim != 2:
+                raise UsageError(
+                    f"{where} has shape {image.shape}; {owner} reads 2D images from files. "
+                    "Fix: save one 2D image (or one slice of the volume) per file.")
+            if shape is None:
+                shape = image.shape
+            elif image.shape != tuple(shape):
+                raise UsageError(
+                    f"{where} has shape {image.shape}, unlike the first image's "
+                    f"{tuple(shape)}; a model needs equally shaped images. Fix: resample the "
+                    "images to one shape first.")
+            decoded.append(image)
+        return np.stack(decoded).astype(np.float32, copy=False)
+
     def __repr__(self) -> str:
         return f"ImageFiles({len(self)} files)"
 
     def __reduce__(self):
         return ImageFiles, (self.paths,)
+
+
+def _read_failure(path: str) -> str:
+    """Why a file does not decode (the reader's own message)."""
+    if not path:
+        return "no file is given for it"
+    try:
+        read_image(path)
+    except ImageReadError as exc:
+        return str(exc).rstrip(".")
+    return "it did not decode (it may have changed while being read)"

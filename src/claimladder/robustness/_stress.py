@@ -21,7 +21,6 @@ from .._core import (
     ConfidenceInterval,
     Estimate,
     Finding,
-    ImageReadError,
     Plot,
     RngLike,
     Rung,
@@ -34,7 +33,6 @@ from .._core import (
     check_rng,
 )
 from ..cohort import ImageFiles
-from ..io import read_image
 from ..metrics import compare_paired
 from ..models import ModelAdapter, image_digests, load_model
 from ..parallel import Executor, Unit, current_executor, run_units
@@ -173,17 +171,6 @@ def _absolute(files: ImageFiles) -> ImageFiles:
     return ImageFiles([os.path.abspath(p) if p else "" for p in files.paths])
 
 
-def _read_failure(path: str) -> str:
-    """Why a file does not decode (the reader's own message)."""
-    if not path:
-        return "no file is given for it"
-    try:
-        read_image(path)
-    except ImageReadError as exc:
-        return str(exc).rstrip(".")
-    return "it did not decode (it may have changed while being read)"
-
-
 def _load_files(files: ImageFiles, *, owner: str, rows: Sequence[int] | None = None,
                 shape: tuple[int, ...] | None = None,
                 digests: Sequence[str] | None = None) -> np.ndarray:
@@ -194,30 +181,7 @@ def _load_files(files: ImageFiles, *, owner: str, rows: Sequence[int] | None = N
     ``digests`` the content the first pass saw (a file changed since is refused:
     its predictions would be cached under another image's key).
     """
-    decoded = []
-    for j, path in enumerate(files.paths):
-        where = (f"Image {rows[j]} of the ImageFiles passed to {owner} ({path!r})"
-                 if rows is not None else f"The image file {path!r} of {owner}")
-        image = files[j]
-        if image is None:
-            raise UsageError(
-                f"{where} cannot be read: {_read_failure(path)}. Fix: repair or replace the "
-                "file, or leave the image out (claimladder.cohort.check_image_files lists "
-                "every unreadable image of a cohort).")
-        if image.ndim != 2:
-            raise UsageError(
-                f"{where} has shape {image.shape}; {owner} reads 2D images from files. Fix: "
-                "save one 2D image (or one slice of the volume) per file.")
-        if shape is None:
-            shape = image.shape
-        elif image.shape != shape:
-            raise UsageError(
-                f"{where} has shape {image.shape}, unlike the first image's {tuple(shape)}; "
-                "a model needs equally shaped images. Fix: resample the images to one shape "
-                "first.")
-        decoded.append(image)
-    stack = np.stack(decoded).astype(np.float32, copy=False)
-    del decoded
+    stack = files.stack(owner=owner, positions=rows, shape=shape)
     if digests is not None:
         for j, (seen, now) in enumerate(zip(digests, image_digests(stack), strict=True)):
             if seen != now:

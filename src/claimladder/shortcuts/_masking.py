@@ -31,7 +31,6 @@ from ..features import text_marker_regions
 from ..metrics import compare_paired
 from ..models import as_image_batch, image_digests, load_model
 from ._common import MAX_EXAMPLES, as_ids, as_vector
-from ._files import load_files
 
 __all__ = ["MASK_FILLS", "MASK_REGIONS", "check_masking", "mask_regions"]
 
@@ -389,7 +388,7 @@ def check_masking(
         nonlocal shape
         if files is None:
             return batch[rows]
-        stack = load_files(files, rows, owner=owner, shape=shape)
+        stack = files.take(rows).stack(owner=owner, positions=rows, shape=shape)
         shape = stack.shape[1:]
         return stack
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,3 +173,39 @@ def test_unrelated_share_against_all_pairs():
     exact = binom.cdf(np.arange(21), 64, 0.5)
     assert (est >= 0.5 * exact).all()
     assert est[20] == pytest.approx(exact[20], rel=0.5)
+
+
+class _Generated(Sequence):
+    """A sequence whose images are made on access (like ImageFiles decoding a file)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.reads = n, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        if not 0 <= k < self.n:
+            raise IndexError(k)
+        self.reads += 1
+        return np.random.default_rng(k).normal(100, 5, (64, 64)).astype(np.float32)
+
+
+def test_lazy_images_are_read_one_at_a_time_with_compact_samples():
+    import tracemalloc
+
+    n = 300
+    images = _Generated(n)
+    i, j = np.arange(n - 1), np.arange(1, n)
+    tracemalloc.start()
+    try:
+        lazy = fingerprint_correlation(images, i, j)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The same values as with every image in memory ...
+    eager = fingerprint_correlation([images[k] for k in range(n)], i, j)
+    np.testing.assert_array_equal(lazy, eager)
+    # ... but neither the images (300 x 16 KiB) nor every image's shifted samples
+    # (300 x 25 shifts x 121 points x 4 B = 3.6 MB) were held: only one centred row each.
+    assert peak < 1_000_000, peak

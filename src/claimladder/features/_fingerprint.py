@@ -172,7 +172,11 @@ def fingerprint_correlation(
         return _samples(r - ndimage.gaussian_filter(r, _SIGMA, mode="nearest"), offsets,
                         max_shift)
 
-    centred = np.stack([samples(int(k))[centre] for k in needed])
+    first = samples(int(needed[0]))[centre]
+    centred = np.empty((len(needed), first.size), dtype=first.dtype)
+    centred[0] = first
+    for row, k in enumerate(needed[1:], start=1):  # a copy of one row: the rest is freed
+        centred[row] = samples(int(k))[centre]
     position = np.searchsorted(needed, i)
     order = np.argsort(j, kind="stable")
     starts = np.flatnonzero(np.r_[True, j[order][1:] != j[order][:-1]])

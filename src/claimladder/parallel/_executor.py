@@ -470,7 +470,7 @@ def use_executor(executor: Executor | None) -> Iterator[Executor]:
     """Make ``executor`` the default of the functions called inside the block.
 
     Functions with an ``executor=None`` argument (``stress_test``,
-    ``hash_image_files``, ``StudyData.images``) use it, so a whole ladder run
+    ``hash_image_files``, ``StudyData.map_images``) use it, so a whole ladder run
     is moved to a cluster without passing it through every rung.
     """
     token = _ACTIVE.set(executor)

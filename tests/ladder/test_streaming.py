@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import pytest
 
-import claimladder.cohort._images as images_module
 from claimladder.datasets import fit_demo_model, make_demo_study
 from claimladder.ladder import _data as data_module
 from claimladder.ladder import load_study, load_study_data, partition_image_ids, run_ladder
@@ -16,25 +13,6 @@ from claimladder.ladder._pixels import pixel_summaries
 pytestmark = pytest.mark.slow
 
 CHUNK = 16
-
-
-class LiveImages:
-    """Counts decoded images still referenced anywhere (weak references to every array read)."""
-
-    def __init__(self, read):
-        self._read = read
-        self.live = self.peak = self.total = 0
-
-    def _gone(self) -> None:
-        self.live -= 1
-
-    def __call__(self, *args, **kwargs):
-        image = self._read(*args, **kwargs)
-        self.total += 1
-        self.live += 1
-        self.peak = max(self.peak, self.live)
-        weakref.finalize(image, self._gone)
-        return image
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +27,9 @@ def study(tmp_path_factory):
     return demo.study_path, model
 
 
-def test_leakage_and_ood_hold_one_chunk_of_images(study, monkeypatch):
+def test_leakage_and_ood_hold_one_chunk_of_images(study, monkeypatch, live_images):
     path, model = study
-    counter = LiveImages(images_module.read_image)
-    monkeypatch.setattr(images_module, "read_image", counter)
+    counter = live_images
     monkeypatch.setattr(data_module, "IMAGE_CHUNK", CHUNK)
     evidence = run_ladder(load_study(path), rungs=[0, 1, 4], model=model.predict_proba)
     n = len(load_study_data(load_study(path)).cohort.image_ids)
@@ -62,14 +39,13 @@ def test_leakage_and_ood_hold_one_chunk_of_images(study, monkeypatch):
     assert {"leakage.near_duplicates", "leakage.pixel_markers", "calibration.ood"} <= checks
 
 
-def test_robustness_holds_one_chunk_of_test_images(study, monkeypatch):
+def test_robustness_holds_one_chunk_of_test_images(study, monkeypatch, live_images):
     """Rung 5: probes on the summaries; stress test and masking decode chunks of the
     internal test set in their units (one chunk here: it is smaller than 256 images)."""
     path, model = study
     data = load_study_data(load_study(path))
     n, n_test = data.cohort.n_images, int(data.partitions.masks["internal_test"].sum())
-    counter = LiveImages(images_module.read_image)
-    monkeypatch.setattr(images_module, "read_image", counter)
+    counter = live_images
     monkeypatch.setattr(data_module, "IMAGE_CHUNK", CHUNK)
     evidence = run_ladder(load_study(path), rungs=[5], model=model.predict_proba)
     checks = {f.check for f in evidence.findings}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import claimladder.cohort._images as images_module
 import claimladder.robustness._stress as stress_module
 from claimladder._core import UsageError
 from claimladder.cohort import ImageFiles
@@ -143,21 +141,10 @@ def test_metadata_perturbations_read_files_in_chunks(dataset):
     assert drops[("metadata_missing", 3)] > 0
 
 
-def test_units_carry_paths_and_the_caller_decodes_one_chunk_at_a_time(dataset, monkeypatch):
+def test_units_carry_paths_and_the_caller_decodes_one_chunk_at_a_time(dataset, monkeypatch,
+                                                                     live_images):
     files, _, y, groups, estimator = dataset
     chunk = KWARGS["chunk_size"]
-    live, peak, decodes = set(), [0], [0]
-    real_read = images_module.read_image
-
-    def counting_read(path, **kwargs):
-        image = real_read(path, **kwargs)
-        decodes[0] += 1
-        token = object()
-        live.add(token)
-        peak[0] = max(peak[0], len(live))
-        weakref.finalize(image, live.discard, token)
-        return image
-
     seen_units = []
     real_run_units = stress_module.run_units
 
@@ -165,13 +152,12 @@ def test_units_carry_paths_and_the_caller_decodes_one_chunk_at_a_time(dataset, m
         seen_units.extend(units)
         return real_run_units(fn, units, **kwargs)
 
-    monkeypatch.setattr(images_module, "read_image", counting_read)
     monkeypatch.setattr(stress_module, "run_units", inspecting_run_units)
     stress_test(load_model(estimator), files, y, groups=groups, executor=SerialExecutor(),
                 **KWARGS)
     # First pass + clean + 6 perturbed cells: each image decoded 8 times, one chunk alive at once.
-    assert decodes[0] == N * (1 + 1 + 3 * 2)
-    assert 0 < peak[0] <= chunk
+    assert live_images.total == N * (1 + 1 + 3 * 2)
+    assert 0 < live_images.peak <= chunk
     assert len(seen_units) == 5 * (1 + 3 * 2)
     for unit in seen_units:
         images = unit.args[2]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-import weakref
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import claimladder.cohort._images as images_module
 from claimladder import Status
 from claimladder._core import UsageError
 from claimladder.cohort import ImageFiles
@@ -85,7 +83,7 @@ def test_chunking_leaves_the_statistics_unchanged(dataset, models):
 
 
 @pytest.mark.parametrize("fill", ["background", "label_swap"])
-def test_memory_stays_bounded_by_the_chunk(tmp_path, monkeypatch, fill):
+def test_memory_stays_bounded_by_the_chunk(tmp_path, live_images, fill):
     """At most one chunk (plus its donors) decoded at once; traced peak far below the set."""
     rng = np.random.default_rng(3)
     n, side, chunk = 360, 48, 12
@@ -94,22 +92,9 @@ def test_memory_stays_bounded_by_the_chunk(tmp_path, monkeypatch, fill):
     pixels[y == 1, 1:4, 1:4] = 1.0
     files = ImageFiles(write_files(tmp_path / "big", pixels))
     whole = n * side * side * 4  # the float32 stack of every image: 3.3 MB
-    live, peak, decodes = set(), [0], [0]
-    real_read = images_module.read_image
-
-    def counting_read(path, **kwargs):
-        image = real_read(path, **kwargs)
-        decodes[0] += 1
-        token = object()
-        live.add(token)
-        peak[0] = max(peak[0], len(live))
-        weakref.finalize(image, live.discard, token)
-        return image
-
     def model(x):
         return x[:, :5, :5].mean(axis=(1, 2))
 
-    monkeypatch.setattr(images_module, "read_image", counting_read)
     tracemalloc.start()
     try:
         finding = check_masking(model, files, y, regions=["corners"], fill=fill, rng=0,
@@ -120,8 +105,9 @@ def test_memory_stays_bounded_by_the_chunk(tmp_path, monkeypatch, fill):
     assert finding.status is Status.FAIL
     donors = fill == "label_swap"
     # Each chunk once, and (label_swap) the donors it needs: same class, then other class.
-    assert (decodes[0] == n) if not donors else (2 * n < decodes[0] <= 3 * n)
-    assert 0 < peak[0] <= (2 * chunk if donors else chunk)
+    decodes = live_images.total
+    assert (decodes == n) if not donors else (2 * n < decodes <= 3 * n)
+    assert 0 < live_images.peak <= (2 * chunk if donors else chunk)
     # A chunk is 110 kB; 0.5-0.7 MB was traced at the peak (background, label_swap); holding
     # the set (as a stack, or as the decoded list) would exceed this.
     assert traced < whole / 2, traced

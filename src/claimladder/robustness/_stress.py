@@ -29,6 +29,7 @@ from .._core import (
     UndefinedMetricWarning,
     UsageError,
     check_option,
+    check_positive_int,
     check_probability,
     check_rng,
 )
@@ -545,11 +546,7 @@ def stress_test(
     severities = tuple(sorted({0, *(int(s) for s in severities)}))
     if severities[0] < 0:
         raise ValueError(f"The 'severities' of {owner} must be >= 0. Got {severities}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        raise ValueError(f"The 'chunk_size' parameter of {owner} must be an int >= 1. "
-                         f"Got {chunk_size!r} instead.")
-    chunk_size = int(chunk_size)
+    chunk_size = check_positive_int(chunk_size, param="chunk_size", owner=owner)
     if isinstance(images, ImageFiles):
         # Decoded a chunk at a time, here and in each work unit: never all at once.
         files, array = _absolute(images), None

@@ -22,6 +22,7 @@ from .._core import (
     Status,
     UndefinedMetricWarning,
     check_option,
+    check_positive_int,
     check_probability,
     check_rng,
     spawn,
@@ -348,11 +349,7 @@ def check_masking(
     border_fraction = _fraction(border_fraction, "border_fraction")
     confidence_level = check_probability(confidence_level, param="confidence_level",
                                          owner=owner)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        raise ValueError(f"The 'chunk_size' parameter of {owner} must be an int >= 1. "
-                         f"Got {chunk_size!r} instead.")
-    chunk_size = int(chunk_size)
+    chunk_size = check_positive_int(chunk_size, param="chunk_size", owner=owner)
     if isinstance(images, ImageFiles):
         # Decoded a chunk at a time (and, for label_swap, the chunk's donors): never all at once.
         files, batch = images, None

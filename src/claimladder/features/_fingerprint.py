@@ -54,6 +54,12 @@ def _reduced(image: np.ndarray) -> np.ndarray:
     return array[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 
 
+def _reduced_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """The shape :func:`_reduced` gives an image of ``shape`` (without reducing it)."""
+    factor = max(1, round(min(shape) / _TARGET_SIDE))
+    return shape[0] // factor, shape[1] // factor
+
+
 def _samples(residual: np.ndarray, offsets: np.ndarray, max_shift: int) -> np.ndarray:
     """Normalised residual samples on the central grid at every shift, ``(n_shifts, P)``."""
     h, w = residual.shape
@@ -82,8 +88,8 @@ def fingerprint_correlation(
     ----------
     images : sequence of 2D array-like, or numpy.ndarray of shape (N, H, W)
         Greyscale images of any shapes; NaN pixels count as 0. Only the
-        images named in ``i`` and ``j`` are read, one at a time (twice each, and
-        the second images of the pairs a third time), and only about
+        images named in ``i`` and ``j`` are read, one at a time (up to three
+        times each: shape, central samples, shifted samples), and only about
         ``(2 max_shift + 1) ** 2`` x 300 floats of samples are kept per image, so
         a sequence that decodes on access (:class:`claimladder.cohort.ImageFiles`)
         keeps memory bounded.
@@ -159,7 +165,7 @@ def fingerprint_correlation(
     # samples of every image (P floats) and the shifted ones (shifts x P) of one image
     # at a time, so a sequence that decodes on access keeps memory bounded. The
     # grid must fit the smallest reduced image, hence a first look at every shape.
-    short = min(min(_reduced(get(int(k))).shape) for k in needed)
+    short = min(min(_reduced_shape(get(int(k)).shape)) for k in needed)
     # The grid plus the shifts and the blur's reach must fit inside the smallest image.
     half = min(_HALF_WIDTH, (short - 1) // 2 - max_shift - 1)
     if half < _STRIDE:

@@ -13,6 +13,7 @@ from .._core import Evidence, UsageError, did_you_mean
 from ..cohort import Cohort, ColumnRoles, ImageFiles, load_cohort
 from ..io import dicom_header_index, read_table
 from ..provenance import build_manifest
+from ._data import path_values
 from ._init import guess_roles
 from ._pixels import cohort_pixel_summaries
 from ._rung1 import audit_findings
@@ -71,8 +72,7 @@ def _partitions(cohort: Cohort, split_column: str | None, source: str
 
 def _pixel_inputs(cohort: Cohort, root: Path) -> dict:
     """``pixels`` (one streamed summary pass) and ``images`` (decoded on access) of the audit."""
-    paths = ["" if p is None or (isinstance(p, float) and np.isnan(p)) or not str(p)
-             else str(root / str(p)) for p in cohort.column("path").tolist()]
+    paths = [str(root / p) if p else "" for p in path_values(cohort)]
     return {"pixels": lambda: cohort_pixel_summaries(cohort, root), "images": ImageFiles(paths)}
 
 

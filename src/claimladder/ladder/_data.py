@@ -89,18 +89,12 @@ class StudyData:
 
     def _image_units(self, namespace: str, args: Callable[[int, int], tuple]) -> list[Unit]:
         """Work units of ``IMAGE_CHUNK`` rows, keyed by the content of their files."""
-        paths = self._paths()
-        digests = self._file_digests() if self.checkpoint is not None else None
-        ids = self.cohort.image_ids
-        return [Unit(key=f"{namespace}[{a}:{b}]", args=args(a, b),
-                     content=None if digests is None else
-                     [ids[a:b].tolist(), paths[a:b], digests[a:b]])
-                for a, b in chunk_ranges(self.cohort.n_images, IMAGE_CHUNK)]
+        return chunk_units(self.cohort, namespace, args,
+                           self._file_digests() if self.checkpoint is not None else None)
 
     def _paths(self) -> list[str]:
         """The ``path`` value of every included row ('' where missing)."""
-        return ["" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p)
-                for p in self.cohort.column("path").tolist()]
+        return path_values(self.cohort)
 
     def _file_digests(self) -> list[str | None]:
         """SHA-256 of every included image file (the content the checkpoint is keyed by)."""
@@ -240,14 +234,10 @@ def map_cohort_images(
     root = str(images_root)
     rows = np.arange(cohort.n_images)
     ids = cohort.image_ids
-    paths = cohort.column("path").tolist()
-    version = code_version(fn)
-    units = [Unit(key=f"{namespace}[{a}:{b}]",
-                  args=(fn, cohort.subset((rows >= a) & (rows < b)), root, params),
-                  content=None if checkpoint is None or file_digests is None else
-                  [version, params, ids[a:b].tolist(), [str(p) for p in paths[a:b]],
-                   file_digests[a:b]])
-             for a, b in chunk_ranges(cohort.n_images, IMAGE_CHUNK)]
+    units = chunk_units(cohort, namespace,
+                        lambda a, b: (fn, cohort.subset((rows >= a) & (rows < b)), root, params),
+                        file_digests if checkpoint is not None else None,
+                        extra=[code_version(fn), params])
     results = run_units(_map_chunk, units, namespace=namespace, executor=executor,
                         checkpoint=checkpoint, progress=progress, description=description)
     order = {image_id: k for k, image_id in enumerate(ids)}
@@ -257,6 +247,24 @@ def map_cohort_images(
     table = table.iloc[np.argsort([order[i] for i in table["image_id"]],
                                   kind="stable")].reset_index(drop=True)
     return [value for value, _ in results], table
+
+
+def path_values(cohort: Cohort) -> list[str]:
+    """The ``path`` value of every row ('' where missing)."""
+    return ["" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p)
+            for p in cohort.column("path").tolist()]
+
+
+def chunk_units(cohort: Cohort, namespace: str, args: Callable[[int, int], tuple],
+                file_digests: list[str | None] | None, *, extra: list[Any] | None = None
+                ) -> list[Unit]:
+    """Work units of ``IMAGE_CHUNK`` rows: ``args(start, stop)`` each, checkpointed by the
+    rows' ids, paths and file digests (plus ``extra``) when the digests are given."""
+    ids, paths = cohort.image_ids, path_values(cohort)
+    return [Unit(key=f"{namespace}[{a}:{b}]", args=args(a, b),
+                 content=None if file_digests is None else
+                 [*(extra or []), ids[a:b].tolist(), paths[a:b], file_digests[a:b]])
+            for a, b in chunk_ranges(cohort.n_images, IMAGE_CHUNK)]
 
 
 def _map_chunk(fn: Callable[..., Any], subset: Cohort, root: str,

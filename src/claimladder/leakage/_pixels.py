@@ -362,7 +362,8 @@ def check_burned_in_text(
     cohort : Cohort
         Rows aligned with ``images``.
     images : sequence of 2D arrays or None
-        Decoded images (``None`` for unreadable ones).
+        Decoded images (``None`` for unreadable ones); not read (may be None)
+        when ``counts`` and ``regions`` are given.
     masks, kinds : mappings
         Partitions, as for :func:`check_near_duplicates`.
     regions : sequence, optional
@@ -373,7 +374,7 @@ def check_burned_in_text(
         Family-wise error rate (Holm across the pooled and per-site tests).
     counts : pandas.DataFrame, optional
         :func:`ocr_counts` of the images and ``regions`` computed beforehand
-        (e.g. chunk by chunk); then ``images`` is not read and may be None.
+        (e.g. chunk by chunk); give ``regions`` with it.
 
     Returns
     -------
@@ -391,6 +392,9 @@ def check_burned_in_text(
     from ..features import OcrUnavailableError, ocr_available
 
     masks, kinds = check_partitions(cohort, masks, kinds, owner="check_burned_in_text")
+    if counts is not None and regions is None:
+        raise ValueError("check_burned_in_text: give 'regions' with 'counts' (both from the "
+                         "same images).")
     if regions is None:
         regions = pixel_regions(images)
     n_regions = int(sum(1 for r in regions if r and any(b.kind == "text" for b in r)))
